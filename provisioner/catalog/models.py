@@ -1,0 +1,75 @@
+"""Frozen catalog records: GPU models and provider offers (shapes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from provisioner.spec.enums import GpuVendor, Interconnect
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'570.133.20' -> (570, 133, 20). Only digits and dots are accepted."""
+    return tuple(int(part) for part in text.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class GpuModel:
+    name: str
+    aliases: tuple[str, ...]
+    vendor: GpuVendor
+    architecture: str
+    memory_gb: int
+    form_factor: str
+    fabric_manager: bool
+    open_kernel_required: bool
+    min_driver: str | None
+    cuda_floor: str | None
+    rocm_floor: str | None
+    source: str
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    per_hour: float
+    as_of: date
+    region: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One shape of one provider: what a single node is."""
+
+    provider: str
+    instance_type: str
+    gpu: str | None
+    accelerator: str | None
+    gpu_count: int
+    vcpus: int
+    memory_gib: float
+    local_nvme_gb: int
+    fabric: Interconnect
+    fabric_interfaces: int
+    network_gbps: float
+    nvswitch: bool
+    price: Price | None
+    regions: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpu is not None
+
+    @property
+    def has_fabric(self) -> bool:
+        return self.fabric is not Interconnect.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDefault:
+    provider: str
+    os: str
+    ssm_parameter: str | None
+    nvidia_driver: str | None
+    description: str

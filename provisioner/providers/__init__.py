@@ -1,0 +1,1 @@
+"""Provider adapters. Each package has a pure `plan.py` and a Pulumi-only `resources.py`."""

@@ -1,0 +1,29 @@
+"""AWS adapter. This module is pure data; `resources.py` holds everything that imports Pulumi."""
+
+from provisioner.providers.base import Capability, ProviderInfo
+
+INFO = ProviderInfo(
+    name="aws",
+    title="AWS",
+    emitter="provisioner.providers.aws.resources:AwsEmitter",
+    sdk_extra="aws",
+    capabilities={
+        Capability.EFA: None,
+        Capability.INFINIBAND: "AWS has no InfiniBand; its RDMA fabric is EFA (interconnect='efa')",
+        Capability.ROCE: "AWS has no RoCE fabric; use interconnect='efa'",
+        Capability.GPUDIRECT_TCPX: "GPUDirect-TCPX is Google Cloud's (A3 High); on AWS use interconnect='efa'",
+        Capability.GPUDIRECT_TCPXO: "GPUDirect-TCPXO is Google Cloud's (A3 Mega); on AWS use interconnect='efa'",
+        Capability.GPUDIRECT_RDMA: "GPUDirect-RDMA (RoCE) is Google Cloud's; on AWS use interconnect='efa'",
+        Capability.SPOT: None,
+        Capability.RESERVATION: None,
+        Capability.CAPACITY_BLOCK: None,
+        Capability.LUSTRE: None,
+        Capability.NFS: "EFS is not wired into the AWS adapter yet; use Lustre (FSx for Lustre) for shared files",
+        Capability.BUCKET: None,
+        Capability.LOCAL_SCRATCH: None,
+        Capability.EXISTING_NETWORK: None,
+        Capability.CUSTOM_IMAGE: None,
+        Capability.ROCKY_LINUX: "the AWS adapter has no Rocky Linux 9 GPU image yet; use ubuntu-22.04 or ubuntu-24.04",
+    },
+    user_data_limit=16 * 1024,
+)

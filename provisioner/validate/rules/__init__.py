@@ -1,0 +1,20 @@
+"""One module per concern; each rule is a function RuleContext -> Iterable[Finding]."""
+
+from collections.abc import Callable, Iterable
+
+from provisioner.validate.context import RuleContext
+from provisioner.validate.findings import Finding
+from provisioner.validate.rules import access, gpus, names, provider, software, storage
+
+Rule = Callable[[RuleContext], Iterable[Finding]]
+
+ALL_RULES: tuple[Rule, ...] = (
+    *names.RULES,
+    *provider.RULES,
+    *gpus.RULES,
+    *software.RULES,
+    *storage.RULES,
+    *access.RULES,
+)
+
+__all__ = ["ALL_RULES", "Rule"]

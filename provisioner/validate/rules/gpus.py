@@ -1,0 +1,103 @@
+"""GPU model, count, shape, fabric and capacity of every pool."""
+
+from collections.abc import Iterator
+
+from provisioner.catalog.select import Selection, select_offer
+from provisioner.spec import CapacityKind, Interconnect
+from provisioner.validate.context import RuleContext
+from provisioner.validate.findings import Finding, error, warning
+
+_NEEDS_ID = (CapacityKind.RESERVATION, CapacityKind.CAPACITY_BLOCK)
+
+
+def known_gpu(ctx: RuleContext) -> Iterator[Finding]:
+    for path, pool in ctx.pools():
+        if ctx.gpu_of(pool) is None:
+            close = ctx.catalog.close_gpu_names(pool.gpu)
+            hint = f"did you mean {', '.join(close)}?" if close else "no close match"
+            known = ", ".join(sorted(g.name for g in ctx.catalog.gpus))
+            yield error(
+                "gpu-unknown",
+                f"{path}.gpu",
+                f"{pool.gpu!r} is not a GPU model in the catalog ({hint})",
+                f'use a canonical name such as gpu="{close[0] if close else "H100"}"; known: {known}',
+            )
+
+
+def shape(ctx: RuleContext) -> Iterator[Finding]:
+    for path, pool in ctx.pools():
+        gpu = ctx.gpu_of(pool)
+        if gpu is None:
+            continue
+        chosen = select_offer(
+            ctx.catalog, ctx.cluster.provider.value, gpu.name, pool.gpus, pool.nodes, pool.instance_type
+        )
+        if not isinstance(chosen, Selection):
+            field_path = f"{path}.{'gpu' if chosen.field == 'gpu' else chosen.field}"
+            yield error(chosen.code, field_path, chosen.message, chosen.fix)
+            continue
+        yield from _region(ctx, path, chosen)
+        yield from _fabric(path, pool.interconnect, chosen)
+
+
+def _region(ctx: RuleContext, path: str, chosen: Selection) -> Iterator[Finding]:
+    offer = chosen.offer
+    region = ctx.cluster.region
+    if offer.regions and region not in offer.regions:
+        yield error(
+            "shape-not-in-region",
+            "region",
+            f"{offer.instance_type} (for {path}) is not offered in {region!r}",
+            f"use a region where it is offered: {', '.join(sorted(offer.regions))}",
+        )
+
+
+def _fabric(path: str, asked: Interconnect, chosen: Selection) -> Iterator[Finding]:
+    offer = chosen.offer
+    if asked not in (Interconnect.AUTO, Interconnect.NONE) and offer.fabric is not asked:
+        capable = "no high-speed fabric" if not offer.has_fabric else f"{offer.fabric.value}"
+        yield error(
+            "interconnect-unavailable",
+            f"{path}.interconnect",
+            f"{asked.value!r} was asked for but {offer.instance_type} has {capable}",
+            'use interconnect="auto", or an instance_type that has it',
+        )
+        return
+    effective = offer.fabric if asked is Interconnect.AUTO else asked
+    if chosen.nodes > 1 and effective is Interconnect.NONE:
+        yield warning(
+            "multi-node-without-fabric",
+            f"{path}.interconnect",
+            f"{chosen.nodes} nodes of {offer.instance_type} talk over plain TCP "
+            f"({offer.network_gbps:g} Gbps, no RDMA fabric): multi-node training will be network-bound",
+            "use a shape with EFA/InfiniBand for multi-node jobs, or suppress 'multi-node-without-fabric' "
+            "for independent (e.g. inference) nodes",
+        )
+
+
+def capacity(ctx: RuleContext) -> Iterator[Finding]:
+    for path, pool in ctx.pools():
+        if pool.capacity in _NEEDS_ID and not pool.reservation_id:
+            yield error(
+                "reservation-id-missing",
+                f"{path}.reservation_id",
+                f"capacity={pool.capacity.value!r} needs the id of the reservation to launch into",
+                'set reservation_id="cr-..." (the id AWS gave the reservation or capacity block)',
+            )
+        if pool.reservation_id and pool.capacity not in _NEEDS_ID:
+            yield error(
+                "reservation-id-unused",
+                f"{path}.reservation_id",
+                f"reservation_id is set but capacity={pool.capacity.value!r} does not use it",
+                'set capacity="reservation" (or "capacity-block"), or drop reservation_id',
+            )
+        if pool.zone is not None and not pool.zone.startswith(ctx.cluster.region):
+            yield error(
+                "zone-not-in-region",
+                f"{path}.zone",
+                f"zone {pool.zone!r} is not in region {ctx.cluster.region!r}",
+                f"use a zone of {ctx.cluster.region} (e.g. {ctx.cluster.region}a), or drop zone=",
+            )
+
+
+RULES = (known_gpu, shape, capacity)
