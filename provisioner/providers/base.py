@@ -31,9 +31,11 @@ class Capability(StrEnum):
 
 
 class Emitter(Protocol):
-    """The emit side of a provider: turns a plan into Pulumi resources under `parent`."""
+    """The emit side of a provider: turns a plan into Pulumi resources named `{name}-...` under `parent`.
 
-    def emit(self, plan: ClusterPlan, parent: Any) -> dict[str, Any]: ...
+    Returns the outputs the GpuCluster component registers (Pulumi Outputs or plain values)."""
+
+    def emit(self, name: str, plan: ClusterPlan, parent: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,57 @@
+"""GpuCluster: the Pulumi component that turns one declaration into a provider's resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from provisioner.catalog import Catalog, load_catalog
+from provisioner.errors import DeclarationError
+from provisioner.plan import ClusterPlan, plan_cluster
+from provisioner.program.session import current_session
+from provisioner.providers.base import provider_info
+from provisioner.spec import Cluster, Severity
+
+COMPONENT_TYPE = "provisioner:index:GpuCluster"
+
+
+class GpuCluster(pulumi.ComponentResource):
+    """A GPU cluster. Children are named `{name}-...` and parented to this component, so URNs stay stable.
+
+    Raises a Pulumi error that lists every finding when the declaration has errors; nothing is created then.
+    """
+
+    plan: ClusterPlan
+    outputs: dict[str, Any]
+
+    def __init__(
+        self,
+        name: str,
+        cluster: Cluster,
+        opts: pulumi.ResourceOptions | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        plan = plan_cluster(cluster, catalog if catalog is not None else load_catalog())
+        session = current_session()
+        if not plan.ok:
+            if session is None:
+                errors = [f for f in plan.findings if f.severity is Severity.ERROR]
+                raise pulumi.RunError(str(DeclarationError(cluster.name, errors)))
+            session.record(name, cluster, plan, emitted=False)
+            super().__init__(COMPONENT_TYPE, name, None, opts)
+            self.plan, self.outputs = plan, {}
+            self.register_outputs({})
+            return
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self.plan = plan
+        if session is None:
+            for finding in plan.findings:
+                pulumi.log.warn(finding.render(), resource=self)
+        info = provider_info(plan.provider.value)
+        if info is None:  # unreachable: validation reports an unknown provider
+            raise pulumi.RunError(f"no provider adapter named {plan.provider.value!r}")
+        self.outputs = info.load_emitter().emit(name, plan, self)
+        if session is not None:
+            session.record(name, cluster, plan, emitted=True)
+        self.register_outputs(self.outputs)

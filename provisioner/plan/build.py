@@ -1,0 +1,116 @@
+"""spec + catalog -> ClusterPlan. Pure and deterministic."""
+
+from __future__ import annotations
+
+from provisioner.catalog import Catalog, GpuModel
+from provisioner.catalog.select import Selection, select_offer
+from provisioner.plan.models import HOURS_PER_MONTH, ClusterPlan, Cost, PoolPlan, SoftwarePlan
+from provisioner.spec import Cluster, GpuVendor, Interconnect, NodePool
+from provisioner.validate import validate
+
+MANAGED_BY = "provisioner"
+
+
+def cluster_tags(cluster: Cluster) -> dict[str, str]:
+    """Tags put on every resource: the user's, then ours (ours win, since tools depend on them)."""
+    return {**cluster.tags, "provisioner:cluster": cluster.name, "managed-by": MANAGED_BY}
+
+
+def _software(cluster: Cluster, pool: NodePool, gpu: GpuModel, selection: Selection, catalog: Catalog) -> SoftwarePlan:
+    software = cluster.software_for(pool)
+    image = catalog.image(cluster.provider.value, software.os.value) if software.image is None else None
+    return SoftwarePlan(
+        os=software.os,
+        image=software.image,
+        image_lookup=image.ssm_parameter if image else None,
+        nvidia_driver=software.nvidia_driver,
+        image_driver=image.nvidia_driver if image else None,
+        cuda=software.cuda,
+        rocm=software.rocm,
+        container_runtime=software.container_runtime,
+        fabric_manager=selection.offer.nvswitch,
+        open_kernel_modules=gpu.open_kernel_required,
+    )
+
+
+def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None:
+    gpu = catalog.resolve_gpu(pool.gpu)
+    if gpu is None:
+        return None
+    selection = select_offer(
+        catalog, cluster.provider.value, gpu.name, pool.gpus, pool.nodes, pool.instance_type
+    )
+    if not isinstance(selection, Selection):
+        return None
+    offer = selection.offer
+    interconnect = offer.fabric if pool.interconnect is Interconnect.AUTO else pool.interconnect
+    if interconnect is not Interconnect.NONE and offer.fabric is not interconnect:
+        return None
+    scratch = next((s.mount_point for s in cluster.storage if s.kind == "scratch"), None)
+    return PoolPlan(
+        name=pool.name,
+        gpu=gpu.name,
+        gpu_vendor=gpu.vendor,
+        instance_type=offer.instance_type,
+        nodes=selection.nodes,
+        gpus_per_node=offer.gpu_count,
+        total_gpus=offer.gpu_count * selection.nodes,
+        vcpus_per_node=offer.vcpus,
+        memory_gib_per_node=offer.memory_gib,
+        local_nvme_gb_per_node=offer.local_nvme_gb,
+        interconnect=interconnect,
+        fabric_interfaces=offer.fabric_interfaces if interconnect is not Interconnect.NONE else 0,
+        network_gbps=offer.network_gbps,
+        placement="cluster" if selection.nodes > 1 and interconnect is not Interconnect.NONE else None,
+        capacity=pool.capacity,
+        reservation_id=pool.reservation_id,
+        zone=pool.zone,
+        root_volume_gib=pool.root_volume_gib,
+        local_scratch=scratch if offer.local_nvme_gb > 0 else None,
+        price_per_node_hour=offer.price.per_hour if offer.price else None,
+        price_as_of=offer.price.as_of.isoformat() if offer.price else None,
+        price_source=f"{offer.price.source}, {offer.price.region}" if offer.price else None,
+        labels={
+            **pool.labels,
+            "provisioner:pool": pool.name,
+            "provisioner:gpu": gpu.name,
+            "provisioner:fabric": interconnect.value,
+            "provisioner:gpu-vendor": GpuVendor(gpu.vendor).value,
+        },
+        software=_software(cluster, pool, gpu, selection, catalog),
+    )
+
+
+def cost_of(pools: list[PoolPlan]) -> Cost:
+    known = sum(p.price_per_hour or 0.0 for p in pools)
+    unpriced = [p.name for p in pools if p.price_per_hour is None]
+    per_hour = None if unpriced else round(known, 4)
+    dated = sorted({p.price_as_of for p in pools if p.price_as_of})
+    note = "on-demand list prices" + (f" as of {', '.join(dated)}" if dated else "")
+    if any(p.capacity.value != "on-demand" for p in pools):
+        note += "; spot/reserved capacity is billed differently"
+    return Cost(
+        per_hour=per_hour,
+        per_month=None if per_hour is None else round(per_hour * HOURS_PER_MONTH, 2),
+        known_per_hour=round(known, 4),
+        unpriced_pools=unpriced,
+        note=note,
+    )
+
+
+def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
+    """Validate and resolve. The plan carries every finding; `plan.ok` is False when one is an error."""
+    findings = validate(cluster, catalog)
+    pools = [p for p in (_pool(cluster, pool, catalog) for pool in cluster.pools) if p is not None]
+    return ClusterPlan(
+        name=cluster.name,
+        provider=cluster.provider,
+        region=cluster.region,
+        pools=pools,
+        storage=list(cluster.storage),
+        network=cluster.network,
+        tags=cluster_tags(cluster),
+        options=cluster.options,
+        findings=findings,
+        cost=cost_of(pools),
+    )

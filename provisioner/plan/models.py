@@ -1,0 +1,97 @@
+"""A plan: everything resolved, pure frozen data, serializable to JSON with a schema version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from provisioner.spec import (
+    CapacityKind,
+    ContainerRuntime,
+    GpuVendor,
+    Interconnect,
+    Network,
+    OperatingSystem,
+    ProviderName,
+    Storage,
+)
+from provisioner.spec.options import ProviderOptions
+from provisioner.validate.findings import Finding
+
+SCHEMA_VERSION = 1
+HOURS_PER_MONTH = 730.0
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SoftwarePlan(_Frozen):
+    os: OperatingSystem
+    image: Annotated[str | None, Field(description="Custom image id, or None for the provider's GPU image.")]
+    image_lookup: Annotated[str | None, Field(description="How the default image is found (e.g. SSM path).")]
+    nvidia_driver: Annotated[str | None, Field(description="Driver to install; None = keep the image's.")]
+    image_driver: Annotated[str | None, Field(description="Driver the default image is known to carry.")]
+    cuda: str | None
+    rocm: str | None
+    container_runtime: ContainerRuntime
+    fabric_manager: Annotated[bool, Field(description="nvidia-fabricmanager must run (NVSwitch baseboard).")]
+    open_kernel_modules: Annotated[bool, Field(description="NVIDIA open kernel modules are required.")]
+
+
+class PoolPlan(_Frozen):
+    name: str
+    gpu: str
+    gpu_vendor: GpuVendor
+    instance_type: str
+    nodes: int
+    gpus_per_node: int
+    total_gpus: int
+    vcpus_per_node: int
+    memory_gib_per_node: float
+    local_nvme_gb_per_node: int
+    interconnect: Annotated[Interconnect, Field(description="Resolved fabric ('none' = TCP only).")]
+    fabric_interfaces: Annotated[int, Field(description="Fabric interfaces per node (EFA: one per network card).")]
+    network_gbps: float
+    placement: Annotated[str | None, Field(description="'cluster' for multi-node pools on a fabric, else None.")]
+    capacity: CapacityKind
+    reservation_id: str | None
+    zone: str | None
+    root_volume_gib: int
+    local_scratch: Annotated[str | None, Field(description="Mount point of striped local NVMe, if any.")]
+    price_per_node_hour: Annotated[float | None, Field(description="List price per node-hour; None = unknown.")]
+    price_as_of: str | None
+    price_source: str | None
+    labels: dict[str, str]
+    software: SoftwarePlan
+
+    @property
+    def price_per_hour(self) -> float | None:
+        return None if self.price_per_node_hour is None else self.price_per_node_hour * self.nodes
+
+
+class Cost(_Frozen):
+    per_hour: Annotated[float | None, Field(description="Total list price per hour; None when a pool is unpriced.")]
+    per_month: Annotated[float | None, Field(description=f"per_hour x {HOURS_PER_MONTH:g} hours.")]
+    known_per_hour: Annotated[float, Field(description="Sum over the pools whose price is known.")]
+    unpriced_pools: list[str]
+    note: str
+
+
+class ClusterPlan(_Frozen):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    provider: ProviderName
+    region: str
+    pools: list[PoolPlan]
+    storage: list[Storage]
+    network: Network
+    tags: dict[str, str]
+    options: ProviderOptions | None
+    findings: list[Finding]
+    cost: Cost
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity.value == "error" for f in self.findings)

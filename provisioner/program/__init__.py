@@ -1,0 +1,1 @@
+"""Running users' Pulumi programs offline (under the SDK's mock runtime) for `provisioner plan`."""
