@@ -7,10 +7,10 @@ from typing import Any
 import pulumi
 
 from provisioner.catalog import Catalog, load_catalog
-from provisioner.errors import DeclarationError
+from provisioner.errors import DeclarationError, ProvisionerError
 from provisioner.plan import ClusterPlan, plan_cluster
 from provisioner.program.session import current_session
-from provisioner.providers.base import provider_info
+from provisioner.providers.base import MissingSdkError, provider_info
 from provisioner.spec import Cluster, Severity
 
 COMPONENT_TYPE = "provisioner:index:GpuCluster"
@@ -51,7 +51,10 @@ class GpuCluster(pulumi.ComponentResource):
         info = provider_info(plan.provider.value)
         if info is None:  # unreachable: validation reports an unknown provider
             raise pulumi.RunError(f"no provider adapter named {plan.provider.value!r}")
-        self.outputs = info.load_emitter().emit(name, plan, self)
+        try:
+            self.outputs = info.load_emitter().emit(name, plan, self)
+        except (ProvisionerError, MissingSdkError) as exc:  # the user's to fix: a Pulumi error, not a traceback
+            raise pulumi.RunError(f"cluster {cluster.name!r}: {exc}") from exc
         if session is not None:
             session.record(name, cluster, plan, emitted=True)
         self.register_outputs(self.outputs)

@@ -1,4 +1,7 @@
-"""The jinja2 environment over the packaged `templates/` folder (StrictUndefined: a missing value is a bug)."""
+"""The jinja2 environment over the packaged `templates/` folder.
+
+StrictUndefined: a missing value is a bug, never an empty string in a script.
+"""
 
 from __future__ import annotations
 

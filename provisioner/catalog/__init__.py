@@ -4,4 +4,13 @@ from provisioner.catalog.catalog import Catalog
 from provisioner.catalog.loader import load_catalog, parse_offers_csv
 from provisioner.catalog.models import GpuModel, ImageDefault, Offer, Price, parse_version
 
-__all__ = ["Catalog", "GpuModel", "ImageDefault", "Offer", "Price", "load_catalog", "parse_offers_csv", "parse_version"]
+__all__ = [
+    "Catalog",
+    "GpuModel",
+    "ImageDefault",
+    "Offer",
+    "Price",
+    "load_catalog",
+    "parse_offers_csv",
+    "parse_version",
+]

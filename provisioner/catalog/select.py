@@ -22,17 +22,19 @@ class SelectionProblem:
     fix: str
 
 
-def _price_key(offer: Offer) -> tuple[float, int, str]:
+def _price_key(offer: Offer, region: str | None = None) -> tuple[bool, float, int, str]:
+    """Shapes offered in the region first, then the cheapest (unknown price last), then the smallest."""
+    elsewhere = region is not None and bool(offer.regions) and region not in offer.regions
     price = offer.price.per_hour if offer.price else float("inf")
-    return (price, offer.vcpus, offer.instance_type)
+    return (elsewhere, price, offer.vcpus, offer.instance_type)
 
 
 def _counts(offers: list[Offer]) -> list[int]:
     return sorted({o.gpu_count for o in offers})
 
 
-def _single_gpu_hint(offers: list[Offer]) -> str:
-    single = sorted((o for o in offers if o.gpu_count == 1), key=_price_key)
+def _single_gpu_hint(offers: list[Offer], region: str | None) -> str:
+    single = sorted((o for o in offers if o.gpu_count == 1), key=lambda o: _price_key(o, region))
     return f', or instance_type="{single[0].instance_type}" for single-GPU nodes' if single else ""
 
 
@@ -43,6 +45,8 @@ def select_offer(
     gpus: int | None,
     nodes: int | None,
     instance_type: str | None,
+    *,
+    region: str | None = None,
 ) -> Selection | SelectionProblem:
     """Pick the shape of a pool.
 
@@ -50,6 +54,8 @@ def select_offer(
     - `nodes` given: whole nodes of the largest shape (most GPUs per node, then cheapest).
     - `gpus` given: whole nodes of the largest shape; below one such node, the cheapest shape with exactly
       that many GPUs. Anything else is a problem whose fix names the counts that work.
+    - Among shapes with the same GPU count, one offered in `region` wins (e.g. H200 in sa-east-1 is
+      p5e.48xlarge, not the cheaper p5en.48xlarge that is not offered there).
     """
     offers = [o for o in catalog.find_offers(provider=provider, gpu=gpu)]
     if instance_type is not None:
@@ -65,13 +71,13 @@ def select_offer(
             f"(see `provisioner catalog --provider {provider}`)",
         )
     largest = max(o.gpu_count for o in offers)
-    full = sorted((o for o in offers if o.gpu_count == largest), key=_price_key)[0]
+    full = sorted((o for o in offers if o.gpu_count == largest), key=lambda o: _price_key(o, region))[0]
     if nodes is not None:
         return Selection(full, nodes)
     wanted = gpus if gpus is not None else largest
     if wanted % largest == 0:
         return Selection(full, wanted // largest)
-    exact = sorted((o for o in offers if o.gpu_count == wanted), key=_price_key)
+    exact = sorted((o for o in offers if o.gpu_count == wanted), key=lambda o: _price_key(o, region))
     if exact:
         return Selection(exact[0], 1)
     counts = _counts(offers)
@@ -82,7 +88,7 @@ def select_offer(
             f"{wanted}: {gpu} on {provider} comes as {full.instance_type} with {largest} GPUs per node "
             f"(shapes with {', '.join(map(str, counts))} GPUs exist)"
         ),
-        fix=f"use a multiple of {largest}{_single_gpu_hint(offers)}",
+        fix=f"use a multiple of {largest}{_single_gpu_hint(offers, region)}",
     )
 
 

@@ -3,4 +3,13 @@
 from provisioner.plan.build import cluster_tags, cost_of, plan_cluster
 from provisioner.plan.models import SCHEMA_VERSION, ClusterPlan, Cost, PoolPlan, SoftwarePlan
 
-__all__ = ["SCHEMA_VERSION", "ClusterPlan", "Cost", "PoolPlan", "SoftwarePlan", "cluster_tags", "cost_of", "plan_cluster"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "ClusterPlan",
+    "Cost",
+    "PoolPlan",
+    "SoftwarePlan",
+    "cluster_tags",
+    "cost_of",
+    "plan_cluster",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from provisioner.catalog import Catalog, GpuModel
 from provisioner.catalog.select import Selection, select_offer
 from provisioner.plan.models import HOURS_PER_MONTH, ClusterPlan, Cost, PoolPlan, SoftwarePlan
@@ -16,7 +18,9 @@ def cluster_tags(cluster: Cluster) -> dict[str, str]:
     return {**cluster.tags, "provisioner:cluster": cluster.name, "managed-by": MANAGED_BY}
 
 
-def _software(cluster: Cluster, pool: NodePool, gpu: GpuModel, selection: Selection, catalog: Catalog) -> SoftwarePlan:
+def _software(
+    cluster: Cluster, pool: NodePool, gpu: GpuModel, selection: Selection, catalog: Catalog
+) -> SoftwarePlan:
     software = cluster.software_for(pool)
     image = catalog.image(cluster.provider.value, software.os.value) if software.image is None else None
     return SoftwarePlan(
@@ -38,7 +42,13 @@ def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None
     if gpu is None:
         return None
     selection = select_offer(
-        catalog, cluster.provider.value, gpu.name, pool.gpus, pool.nodes, pool.instance_type
+        catalog,
+        cluster.provider.value,
+        gpu.name,
+        pool.gpus,
+        pool.nodes,
+        pool.instance_type,
+        region=cluster.region,
     )
     if not isinstance(selection, Selection):
         return None
@@ -81,9 +91,11 @@ def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None
     )
 
 
-def cost_of(pools: list[PoolPlan]) -> Cost:
+def cost_of(pools: list[PoolPlan], unresolved: Sequence[str] = ()) -> Cost:
+    """Cost of the resolved pools. A pool without a price, or `unresolved` (declared but not planned, so its
+    shape is unknown), makes the total unknown (None), never a silently smaller number."""
     known = sum(p.price_per_hour or 0.0 for p in pools)
-    unpriced = [p.name for p in pools if p.price_per_hour is None]
+    unpriced = [p.name for p in pools if p.price_per_hour is None] + list(unresolved)
     per_hour = None if unpriced else round(known, 4)
     dated = sorted({p.price_as_of for p in pools if p.price_as_of})
     note = "on-demand list prices" + (f" as of {', '.join(dated)}" if dated else "")
@@ -101,7 +113,9 @@ def cost_of(pools: list[PoolPlan]) -> Cost:
 def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
     """Validate and resolve. The plan carries every finding; `plan.ok` is False when one is an error."""
     findings = validate(cluster, catalog)
-    pools = [p for p in (_pool(cluster, pool, catalog) for pool in cluster.pools) if p is not None]
+    resolved = [(pool, _pool(cluster, pool, catalog)) for pool in cluster.pools]
+    pools = [planned for _, planned in resolved if planned is not None]
+    unresolved = [pool.name for pool, planned in resolved if planned is None]
     return ClusterPlan(
         name=cluster.name,
         provider=cluster.provider,
@@ -112,5 +126,5 @@ def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
         tags=cluster_tags(cluster),
         options=cluster.options,
         findings=findings,
-        cost=cost_of(pools),
+        cost=cost_of(pools, unresolved),
     )

@@ -52,15 +52,21 @@ class PoolPlan(_Frozen):
     memory_gib_per_node: float
     local_nvme_gb_per_node: int
     interconnect: Annotated[Interconnect, Field(description="Resolved fabric ('none' = TCP only).")]
-    fabric_interfaces: Annotated[int, Field(description="Fabric interfaces per node (EFA: one per network card).")]
+    fabric_interfaces: Annotated[
+        int, Field(description="Fabric interfaces per node (EFA: one per network card).")
+    ]
     network_gbps: float
-    placement: Annotated[str | None, Field(description="'cluster' for multi-node pools on a fabric, else None.")]
+    placement: Annotated[
+        str | None, Field(description="'cluster' for multi-node pools on a fabric, else None.")
+    ]
     capacity: CapacityKind
     reservation_id: str | None
     zone: str | None
     root_volume_gib: int
     local_scratch: Annotated[str | None, Field(description="Mount point of striped local NVMe, if any.")]
-    price_per_node_hour: Annotated[float | None, Field(description="List price per node-hour; None = unknown.")]
+    price_per_node_hour: Annotated[
+        float | None, Field(description="List price per node-hour; None = unknown.")
+    ]
     price_as_of: str | None
     price_source: str | None
     labels: dict[str, str]
@@ -72,7 +78,9 @@ class PoolPlan(_Frozen):
 
 
 class Cost(_Frozen):
-    per_hour: Annotated[float | None, Field(description="Total list price per hour; None when a pool is unpriced.")]
+    per_hour: Annotated[
+        float | None, Field(description="Total list price per hour; None when a pool is unpriced.")
+    ]
     per_month: Annotated[float | None, Field(description=f"per_hour x {HOURS_PER_MONTH:g} hours.")]
     known_per_hour: Annotated[float, Field(description="Sum over the pools whose price is known.")]
     unpriced_pools: list[str]

@@ -75,7 +75,8 @@ class ProviderNotImplementedError(RuntimeError):
 class MissingSdkError(RuntimeError):
     def __init__(self, name: str, extra: str, cause: ImportError) -> None:
         super().__init__(
-            f"the {name} provider needs its Pulumi SDK ({cause.name or cause}): pip install 'provisioner[{extra}]'"
+            f"the {name} provider needs its Pulumi SDK ({cause.name or cause}): "
+            f"pip install 'provisioner[{extra}]'"
         )
 
 

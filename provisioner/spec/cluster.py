@@ -20,8 +20,8 @@ class Cluster(SpecModel):
     provider: Annotated[ProviderName, Field(description="Cloud provider.")]
     region: Annotated[str, Field(min_length=1, description="Region, e.g. 'us-east-1'.")]
     pools: Annotated[list[NodePool], Field(min_length=1, description="GPU node pools.")]
-    storage: Annotated[list[Storage], Field(description="Shared filesystems, buckets, local scratch.")] = Field(
-        default_factory=list
+    storage: Annotated[list[Storage], Field(description="Shared filesystems, buckets, local scratch.")] = (
+        Field(default_factory=list)
     )
     software: Annotated[Software, Field(description="Software of every node (pools may override).")] = Field(
         default_factory=Software
@@ -30,7 +30,8 @@ class Cluster(SpecModel):
         default_factory=Network
     )
     scheduler: Annotated[
-        None, Field(description="Workload scheduler (Slurm, Kubernetes): arrives in later releases; None now.")
+        None,
+        Field(description="Workload scheduler (Slurm, Kubernetes): arrives in later releases; None now."),
     ] = None
     tags: Annotated[dict[str, str], Field(description="Tags/labels put on every resource.")] = Field(
         default_factory=dict

@@ -19,10 +19,13 @@ class AwsOptions(SpecModel):
     ] = None
     ami_ssm_parameter: Annotated[
         str | None,
-        Field(description="SSM public parameter that names the GPU image; None = the Deep Learning Base AMI."),
+        Field(
+            description="SSM public parameter that names the GPU image; None = the Deep Learning Base AMI."
+        ),
     ] = None
     extra_policy_arns: Annotated[
-        list[str], Field(description="Extra IAM managed policies for the node role (least privilege by default).")
+        list[str],
+        Field(description="Extra IAM managed policies for the node role (least privilege by default)."),
     ] = Field(default_factory=list)
 
 

@@ -8,6 +8,9 @@ from provisioner.spec._base import SpecModel
 from provisioner.spec.enums import CapacityKind, Interconnect
 from provisioner.spec.software import Software
 
+MAX_COUNT = 1_000_000
+"""Upper bound of `gpus` and `nodes`: far above any real pool, and keeps prices finite floats."""
+
 
 class NodePool(SpecModel):
     """Identical GPU nodes, deployed as one group resource (never one resource per node).
@@ -17,18 +20,23 @@ class NodePool(SpecModel):
 
     name: Annotated[str, Field(description="Pool name, DNS-safe, unique in the cluster.")]
     gpu: Annotated[str, Field(description="GPU model, e.g. 'H100', 'L40S', 'A100-80GB', 'MI300X'.")]
-    gpus: Annotated[int | None, Field(ge=1, description="Total GPUs in the pool.")] = None
-    nodes: Annotated[int | None, Field(ge=1, description="Number of nodes in the pool.")] = None
+    gpus: Annotated[int | None, Field(ge=1, le=MAX_COUNT, description="Total GPUs in the pool.")] = None
+    nodes: Annotated[int | None, Field(ge=1, le=MAX_COUNT, description="Number of nodes in the pool.")] = None
     instance_type: Annotated[
         str | None, Field(description="Shape override, e.g. 'p5.4xlarge'. None = chosen from the catalog.")
     ] = None
     interconnect: Annotated[
         Interconnect, Field(description="Inter-node fabric; 'auto' = the best fabric the shape has.")
     ] = Interconnect.AUTO
-    capacity: Annotated[CapacityKind, Field(description="How the capacity is bought.")] = CapacityKind.ON_DEMAND
+    capacity: Annotated[CapacityKind, Field(description="How the capacity is bought.")] = (
+        CapacityKind.ON_DEMAND
+    )
     reservation_id: Annotated[
         str | None,
-        Field(description="Capacity reservation or capacity block id, for capacity='reservation'/'capacity-block'."),
+        Field(
+            description="Capacity reservation or capacity block id, "
+            "for capacity='reservation'/'capacity-block'."
+        ),
     ] = None
     zone: Annotated[
         str | None, Field(description="Zone to place the pool in (one zone, so that the fabric spans it).")
@@ -37,9 +45,9 @@ class NodePool(SpecModel):
     software: Annotated[
         Software | None, Field(description="Per-pool software override; None = the cluster's software.")
     ] = None
-    labels: Annotated[
-        dict[str, str], Field(description="Extra labels/tags for this pool's nodes.")
-    ] = Field(default_factory=dict)
+    labels: Annotated[dict[str, str], Field(description="Extra labels/tags for this pool's nodes.")] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _gpus_or_nodes(self) -> Self:

@@ -7,8 +7,9 @@ from pydantic import Field
 from provisioner.spec._base import SpecModel
 from provisioner.spec.enums import ContainerRuntime, OperatingSystem
 
-DRIVER_PATTERN = r"^\d{3}(\.\d{1,3}(\.\d{1,3})?)?$"
-TOOLKIT_PATTERN = r"^\d{1,2}\.\d{1,2}(\.\d{1,2})?$"
+# [0-9], not \d: pydantic's regex engine treats \d as any Unicode digit, and versions end up in scripts.
+DRIVER_PATTERN = r"^[0-9]{3}(\.[0-9]{1,3}(\.[0-9]{1,3})?)?$"
+TOOLKIT_PATTERN = r"^[0-9]{1,2}\.[0-9]{1,2}(\.[0-9]{1,2})?$"
 
 
 class Software(SpecModel):
@@ -25,11 +26,13 @@ class Software(SpecModel):
         str | None,
         Field(
             pattern=DRIVER_PATTERN,
-            description="NVIDIA driver branch ('580') or exact version ('580.105.08'). None = the image's driver.",
+            description="NVIDIA driver branch ('580') or exact version ('580.105.08'). "
+            "None = the image's driver.",
         ),
     ] = None
     cuda: Annotated[
-        str | None, Field(pattern=TOOLKIT_PATTERN, description="CUDA toolkit version, e.g. '12.8'. None = none.")
+        str | None,
+        Field(pattern=TOOLKIT_PATTERN, description="CUDA toolkit version, e.g. '12.8'. None = none."),
     ] = None
     rocm: Annotated[
         str | None, Field(pattern=TOOLKIT_PATTERN, description="ROCm version for AMD GPUs, e.g. '6.4'.")

@@ -24,7 +24,9 @@ class Lustre(SpecModel):
     throughput_mib_per_tib: Annotated[
         int, Field(gt=0, description="Throughput per TiB of storage (AWS PERSISTENT_2: 125, 250, 500, 1000).")
     ] = 250
-    protect: Annotated[bool, Field(description="Refuse to delete it with the cluster (Pulumi protect).")] = True
+    protect: Annotated[bool, Field(description="Refuse to delete it with the cluster (Pulumi protect).")] = (
+        True
+    )
 
 
 class Nfs(SpecModel):
@@ -33,18 +35,22 @@ class Nfs(SpecModel):
     kind: Annotated[Literal["nfs"], Field(description="Discriminator.")] = "nfs"
     name: Annotated[str, Field(description="Name of the share, unique in the cluster.")] = "home"
     mount_point: MountPoint = "/home/shared"
-    protect: Annotated[bool, Field(description="Refuse to delete it with the cluster (Pulumi protect).")] = True
+    protect: Annotated[bool, Field(description="Refuse to delete it with the cluster (Pulumi protect).")] = (
+        True
+    )
 
 
 class Bucket(SpecModel):
     """An object store bucket for datasets and checkpoints: private, encrypted, versioned."""
 
     kind: Annotated[Literal["bucket"], Field(description="Discriminator.")] = "bucket"
-    name: Annotated[str, Field(description="Logical name; the cloud name gets the cluster name as prefix.")] = (
-        "data"
-    )
+    name: Annotated[
+        str, Field(description="Logical name; the cloud name gets the cluster name as prefix.")
+    ] = "data"
     versioning: Annotated[bool, Field(description="Keep old object versions.")] = True
-    protect: Annotated[bool, Field(description="Refuse to delete it with the cluster (Pulumi protect).")] = True
+    protect: Annotated[bool, Field(description="Refuse to delete it with the cluster (Pulumi protect).")] = (
+        True
+    )
 
 
 class LocalScratch(SpecModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
 
 from provisioner.catalog import Catalog
@@ -26,16 +28,35 @@ def validate(cluster: Cluster, catalog: Catalog) -> list[Finding]:
     return sorted(findings.values(), key=lambda f: _ORDER[f.severity])
 
 
+_STORAGE_KINDS = frozenset(("lustre", "nfs", "bucket", "scratch"))
+"""The discriminator value pydantic puts after `storage, <index>` in an error's location."""
+_SCHEMA_STEP = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\[.*\]$")
+"""Other union members in a location, e.g. 'lax-or-strict[...]' for an IPv4Network | IPv6Network item."""
+
+
 def _loc_path(loc: tuple[int | str, ...]) -> str:
     path = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("lustre", "nfs", "bucket", "scratch", "IPv4Network", "IPv6Network", "function-after[_gpus_or_nodes()]"):
+        elif (i >= 2 and loc[i - 2] == "storage" and part in _STORAGE_KINDS) or _SCHEMA_STEP.match(part):
             continue
         else:
-            path += f".{part}" if path else str(part)
+            path += f".{part}" if path else part
     return path or "(declaration)"
+
+
+def _shown(value: object) -> str:
+    """A short repr of the bad value; never fails (a huge int has no repr in Python >= 3.11)."""
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, int) and abs(value) > 10**30:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        shown = repr(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def findings_from_validation_error(exc: ValidationError, prefix: str = "") -> list[Finding]:
@@ -45,10 +66,7 @@ def findings_from_validation_error(exc: ValidationError, prefix: str = "") -> li
         path = _loc_path(tuple(item["loc"]))
         if prefix:
             path = f"{prefix}.{path}" if path != "(declaration)" else prefix
-        value = item.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = _shown(item.get("input"))
         message = item["msg"].removeprefix("Value error, ")
         kind = item["type"]
         fix = {

@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable
 
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding
-from provisioner.validate.rules import access, gpus, names, provider, software, storage
+from provisioner.validate.rules import access, aws, gpus, names, provider, software, storage
 
 Rule = Callable[[RuleContext], Iterable[Finding]]
 
@@ -15,6 +15,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *software.RULES,
     *storage.RULES,
     *access.RULES,
+    *aws.RULES,
 )
 
 __all__ = ["ALL_RULES", "Rule"]

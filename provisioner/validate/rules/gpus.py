@@ -30,7 +30,13 @@ def shape(ctx: RuleContext) -> Iterator[Finding]:
         if gpu is None:
             continue
         chosen = select_offer(
-            ctx.catalog, ctx.cluster.provider.value, gpu.name, pool.gpus, pool.nodes, pool.instance_type
+            ctx.catalog,
+            ctx.cluster.provider.value,
+            gpu.name,
+            pool.gpus,
+            pool.nodes,
+            pool.instance_type,
+            region=ctx.cluster.region,
         )
         if not isinstance(chosen, Selection):
             field_path = f"{path}.{'gpu' if chosen.field == 'gpu' else chosen.field}"

@@ -12,7 +12,7 @@ POOL_NAME_MAX = 24
 
 
 def _check_name(path: str, value: str, limit: int, what: str) -> Iterator[Finding]:
-    if not DNS_LABEL.match(value):
+    if not DNS_LABEL.fullmatch(value):  # fullmatch: `$` alone lets a trailing newline through
         suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-") or "a-name"
         if not suggestion[0].isalpha():
             suggestion = f"x-{suggestion}"

@@ -67,7 +67,13 @@ def scratch_has_disks(ctx: RuleContext) -> Iterator[Finding]:
         if gpu is None:
             continue
         chosen = select_offer(
-            ctx.catalog, ctx.cluster.provider.value, gpu.name, pool.gpus, pool.nodes, pool.instance_type
+            ctx.catalog,
+            ctx.cluster.provider.value,
+            gpu.name,
+            pool.gpus,
+            pool.nodes,
+            pool.instance_type,
+            region=ctx.cluster.region,
         )
         if isinstance(chosen, Selection) and chosen.offer.local_nvme_gb == 0:
             yield warning(

@@ -1,0 +1,248 @@
+"""The `provisioner` command: catalog, validate, plan.
+
+Exit codes: 0 success, 2 a finding is an ERROR or the command line is wrong (the user's to fix), 1 anything
+else (the program failed to run, or an internal error). A mistake of the user's never prints a traceback.
+
+Start-up stays fast: Pulumi, the provider SDKs and the renderers are imported inside the commands that use
+them, never at module level.
+"""
+
+import contextlib
+import enum
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from provisioner import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from provisioner.catalog import Catalog, GpuModel
+    from provisioner.review.model import RunResult
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+PIPE_WIDTH = 160
+"""Columns of tables written to a pipe or a file (a terminal uses its own width)."""
+
+
+class OutputFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+app = typer.Typer(
+    name="provisioner",
+    help="Declarative GPU clusters on any cloud, through Pulumi: browse the catalog, validate, plan offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+StackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stack", "-s", metavar="NAME", help="Stack of a Pulumi project directory (default: its only stack)."
+    ),
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks of failures.")]
+PathArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="A Python file that declares clusters, or a Pulumi stack directory.",
+        show_default=False,
+        metavar="PATH",
+    ),
+]
+
+
+def _console(stderr: bool = False) -> "Console":
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else PIPE_WIDTH, soft_wrap=False)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _guard(debug: bool) -> Iterator[None]:
+    """Internal errors: one line and exit 1 (with --debug, the traceback too)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        _fail(f"internal error: {detail}{hint}", EXIT_INTERNAL)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"provisioner {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Declarative GPU clusters on any cloud, through Pulumi."""
+
+
+def _resolve_gpu(catalog: "Catalog", name: str) -> "GpuModel":
+    model = catalog.resolve_gpu(name)
+    if model is None:
+        close = catalog.close_gpu_names(name)
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else f"known: {', '.join(g.name for g in catalog.gpus)}"
+        )
+        _fail(f"unknown GPU {name!r}; {hint}", EXIT_USER)
+    return model
+
+
+def _check_provider(name: str) -> None:
+    from provisioner.spec import ProviderName
+
+    known = [p.value for p in ProviderName]
+    if name not in known:
+        _fail(f"unknown provider {name!r}; providers: {', '.join(known)}", EXIT_USER)
+
+
+@app.command()
+def catalog(
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", metavar="GPU", help="Only this GPU model (aliases work: h100, a100-80gb)."),
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", metavar="PROVIDER", help="Only this provider, e.g. aws.")
+    ] = None,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """List the catalog's shapes (offers): GPUs, fabric, list price ('unknown' when unknown)."""
+    with _guard(debug=False):
+        from provisioner.catalog import load_catalog
+        from provisioner.review.catalog_view import offers_json, offers_table
+
+        data = load_catalog()
+        model = _resolve_gpu(data, gpu) if gpu else None
+        if provider:
+            _check_provider(provider)
+        offers = data.find_offers(provider, model.name if model else None)
+        if output is OutputFormat.json:
+            sys.stdout.write(offers_json(offers))
+            return
+        if not offers:
+            _console().print(_no_offers(data, model), highlight=False)
+            return
+        _console().print(offers_table(offers, f"Catalog offers ({len(offers)})"))
+
+
+def _no_offers(data: "Catalog", model: "GpuModel | None") -> str:
+    everywhere = sorted({o.provider for o in data.offers})
+    if model is not None and data.providers_with_gpu(model.name):
+        return (
+            f"No offers match; {model.name} is offered on: {', '.join(data.providers_with_gpu(model.name))}."
+        )
+    return f"No offers match; the catalog has offers for: {', '.join(everywhere) or 'no provider yet'}."
+
+
+def _run(path: Path, stack: str | None, debug: bool) -> "RunResult":
+    from provisioner.program.loader import ProgramLoadError
+    from provisioner.program.runner import run_program
+
+    try:
+        result = run_program(path, stack, display=str(path))
+    except ProgramLoadError as exc:
+        _fail(str(exc), EXIT_USER)
+    if result.failure is not None and debug and result.failure.traceback:
+        sys.stderr.write(result.failure.traceback)
+    return result
+
+
+def _emit(renderable: "RenderableType | str", out: Path | None, what: str) -> None:
+    """Text as-is, rich renderables through a console; to stdout, or to `out` (without colours)."""
+    if out is None:
+        if isinstance(renderable, str):
+            sys.stdout.write(renderable)
+        else:
+            _console().print(renderable)
+        return
+    with out.open("w", encoding="utf-8") as handle:
+        if isinstance(renderable, str):
+            handle.write(renderable)
+        else:
+            from rich.console import Console
+
+            Console(file=handle, width=PIPE_WIDTH, color_system=None, soft_wrap=False).print(renderable)
+    typer.echo(f"wrote {what} to {out}", err=True)
+
+
+@app.command()
+def validate(
+    path: PathArgument,
+    stack: StackOption = None,
+    output: FormatOption = OutputFormat.table,
+    debug: DebugOption = False,
+) -> None:
+    """Check the clusters a program declares. Exit 0 when fine, 2 when a finding is an error."""
+    with _guard(debug):
+        result = _run(path, stack, debug)
+        if output is OutputFormat.json:
+            from provisioner.review.report import validation_json
+
+            _emit(validation_json(result), None, "findings")
+        else:
+            from provisioner.review.table import validation_view
+
+            _emit(validation_view(result), None, "findings")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def plan(
+    path: PathArgument,
+    output: FormatOption = OutputFormat.table,
+    stack: StackOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Run the program offline (Pulumi mocks, no credentials) and show what `pulumi up` would create."""
+    with _guard(debug):
+        result = _run(path, stack, debug)
+        if output is OutputFormat.json:
+            from provisioner.review.report import report_json
+
+            _emit(report_json(result), out, "the plan")
+        else:
+            from provisioner.review.table import run_view
+
+            _emit(run_view(result), out, "the plan")
+    raise typer.Exit(result.exit_code)
+
+
+def main() -> None:
+    """Entry point of the `provisioner` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Pulumi mocks that record every registration and answer with fake but plausible cloud outputs.
+
+Nothing here talks to a cloud: ids, ARNs and AMI ids are made up, deterministically, from the type and name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import Any
+
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.settings import get_project, get_stack
+
+from provisioner.program.sanitize import json_safe
+from provisioner.review.model import LogLine, RecordedResource
+
+ACCOUNT_ID = "123456789012"
+FAKE_AMI = "ami-0123456789abcdef0"
+DEFAULT_REGION = "us-east-1"
+STACK_TYPE = "pulumi:pulumi:Stack"
+_ID_PREFIX = {
+    "Vpc": "vpc",
+    "Subnet": "subnet",
+    "SecurityGroup": "sg",
+    "LaunchTemplate": "lt",
+    "PlacementGroup": "pg",
+    "InternetGateway": "igw",
+    "NatGateway": "nat",
+    "RouteTable": "rtb",
+    "Eip": "eipalloc",
+    "LustreFileSystem": "fs",
+    "Instance": "i",
+    "VpcEndpoint": "vpce",
+    "NetworkInterface": "eni",
+    "Key": "key",
+}
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
+
+
+def _token_parts(type_: str) -> tuple[str, str, str]:
+    """'aws:ec2/launchTemplate:LaunchTemplate' -> ('aws', 'ec2', 'LaunchTemplate')."""
+    package, _, rest = type_.partition(":")
+    module, _, kind = rest.partition(":")
+    return package, module.split("/")[0], kind
+
+
+def fake_id(type_: str, name: str) -> str:
+    _, _, kind = _token_parts(type_)
+    prefix = _ID_PREFIX.get(kind)
+    return f"{prefix}-{_digest(type_, name)}" if prefix else f"{name}-{_digest(type_, name, length=7)}"
+
+
+def fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    """The id and the state of a created resource: its inputs plus the outputs emitters commonly read."""
+    package, module, kind = _token_parts(type_)
+    id_ = fake_id(type_, name)
+    state = dict(inputs)
+    if package == "aws" and module == "s3" and kind in ("Bucket", "BucketV2"):
+        # an S3 bucket's id is its name: the given one, or the prefix plus a random suffix
+        prefix = str(inputs.get("bucketPrefix") or f"{name}-")
+        id_ = str(inputs.get("bucket") or f"{prefix}{_digest(type_, name, length=12)}")
+        state["bucket"] = id_
+    state.setdefault("name", f"{name}-{_digest(type_, name, length=7)}")
+    if package == "aws":
+        where = "" if module in ("iam", "s3") else region
+        resource = f":{id_}" if module == "s3" else f"{ACCOUNT_ID}:{kind.lower()}/{id_}"
+        state.setdefault("arn", f"arn:aws:{module}:{where}:{resource}")
+        state.setdefault("dnsName", f"{id_}.{module}.{region}.amazonaws.com")
+        state.setdefault("mountName", _digest(type_, name, "mount", length=8))
+        state.setdefault("latestVersion", 1)
+        state.setdefault("region", region)
+    return id_, state
+
+
+def fake_call(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
+    """Results of provider functions (data sources) an emitter may call; {} for anything else."""
+    if token == "aws:ssm/getParameter:getParameter":
+        name = str(args.get("name", ""))
+        return {
+            "id": name,
+            "name": name,
+            "value": FAKE_AMI,
+            "insecureValue": FAKE_AMI,
+            "type": "String",
+            "version": 1,
+            "arn": f"arn:aws:ssm:{region}::parameter{name}",
+            "withDecryption": True,
+        }
+    if token == "aws:ec2/getAmi:getAmi":
+        return {"id": FAKE_AMI, "imageId": FAKE_AMI, "architecture": "x86_64", "name": "fake-gpu-image"}
+    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        zones = [f"{region}{letter}" for letter in "abc"]
+        return {
+            "id": region,
+            "names": zones,
+            "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)],
+            "state": "available",
+        }
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        arn = f"arn:aws:iam::{ACCOUNT_ID}:user/provisioner-plan"
+        return {"id": ACCOUNT_ID, "accountId": ACCOUNT_ID, "arn": arn, "userId": "AIDAPROVISIONERPLAN"}
+    if token == "aws:index/getRegion:getRegion":
+        return {"id": region, "name": region, "region": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+    if token == "aws:index/getPartition:getPartition":
+        return {
+            "id": "aws",
+            "partition": "aws",
+            "dnsSuffix": "amazonaws.com",
+            "reverseDnsPrefix": "com.amazonaws",
+        }
+    return {}
+
+
+class Recorder:
+    """Every registration of one run, in a thread-safe store (the SDK registers from worker threads)."""
+
+    def __init__(self, default_region: str | None) -> None:
+        self.default_region = default_region or DEFAULT_REGION
+        self.resources: dict[str, RecordedResource] = {}
+        self.duplicates: list[str] = []
+        self._provider_regions: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def region_for(self, provider_ref: str | None) -> str:
+        """The region of an explicit provider (a reference is 'URN::ID'), else the stack's aws:region."""
+        urn = provider_ref.rsplit("::", 1)[0] if provider_ref else ""
+        with self._lock:
+            return self._provider_regions.get(urn, self.default_region)
+
+    def stash(self, args: MockResourceArgs) -> None:
+        """Remember the deserialized inputs of the registration being handled on this thread."""
+        self._local.inputs = args.inputs
+
+    def take_inputs(self) -> dict[str, Any]:
+        inputs: dict[str, Any] = getattr(self._local, "inputs", None) or {}
+        self._local.inputs = None
+        return inputs
+
+    def record(self, request: Any, urn: str, read: bool) -> None:
+        inputs = self.take_inputs()
+        resource = RecordedResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            inputs=json_safe(inputs),
+            custom=bool(getattr(request, "custom", True)) or read,
+            protect=bool(getattr(request, "protect", False)),
+            read=read,
+        )
+        with self._lock:
+            if urn in self.resources:
+                self.duplicates.append(urn)
+            self.resources[urn] = resource
+            if request.type.startswith("pulumi:providers:") and isinstance(inputs.get("region"), str):
+                self._provider_regions[urn] = inputs["region"]
+
+
+class FakeCloud(Mocks):
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.recorder.stash(args)
+        region = args.inputs.get("region") if isinstance(args.inputs.get("region"), str) else None
+        return fake_outputs(
+            args.typ, args.name, args.inputs, region or self.recorder.region_for(args.provider)
+        )
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        region = args.args.get("region") if isinstance(args.args.get("region"), str) else None
+        return fake_call(args.token, args.args, region or self.recorder.region_for(args.provider)), []
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, plus a record of each registration with its parent and options."""
+
+    def __init__(self, mocks: FakeCloud) -> None:
+        super().__init__(mocks)
+        self.recorder = mocks.recorder
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them: the parent's whole type chain, the root stack left out."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([get_stack(), get_project(), type_, name])
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != STACK_TYPE:
+            self.recorder.record(request, response.urn, read=False)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        self.recorder.record(request, response.urn, read=True)
+        return response
+
+
+class LogCapture(logging.Handler):
+    """Collects what the program logs through `pulumi.log` (the mock engine writes to a logger)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[LogLine] = []
+        self.logger = logging.Logger("provisioner.plan.program", logging.INFO)
+        self.logger.addHandler(self)
+        self.logger.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(LogLine(record.levelname.lower(), record.getMessage()))

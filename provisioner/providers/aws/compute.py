@@ -1,0 +1,194 @@
+"""Node pools: a placement group, a launch template and ONE auto scaling group per pool, whatever its size."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from provisioner.bootstrap import LustreMount, render_user_data
+from provisioner.plan import ClusterPlan
+from provisioner.providers.aws import INFO
+from provisioner.providers.aws.common import NODE_POOL_TYPE, child_opts, component_opts, flag
+from provisioner.providers.aws.plan import AwsPlan, PoolSpec, child
+
+USER_DATA_LIMIT = 16 * 1024
+"""EC2 accepts at most 16 KB of user data, counted before base64 encoding."""
+
+
+@dataclass(frozen=True)
+class PoolInputs:
+    """What a pool takes from the other concerns."""
+
+    subnet_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    instance_profile_arn: pulumi.Input[str]
+    lustre: pulumi.Output[list[LustreMount]]
+
+
+def encoded_user_data(
+    plan: ClusterPlan, pool: PoolSpec, lustre: pulumi.Output[list[LustreMount]]
+) -> pulumi.Output[str]:
+    """Base64 of the pool's cloud-init; rendered once the filesystems' DNS names are known."""
+    limit = INFO.user_data_limit or USER_DATA_LIMIT
+
+    def render(mounts: list[LustreMount]) -> str:
+        text = render_user_data(plan, pool.source, mounts, limit=limit)
+        return base64.b64encode(text.encode()).decode()
+
+    return lustre.apply(render)
+
+
+def image_id(pool: PoolSpec, provider: aws.Provider, parent: pulumi.Resource) -> pulumi.Input[str]:
+    """The custom AMI, else the GPU image named by an SSM public parameter, read at deploy time.
+
+    `insecure_value`: an AMI id is no secret, and a changed image must show in the diff under review."""
+    if pool.image_id is not None:
+        return pool.image_id
+    found = aws.ssm.get_parameter_output(
+        name=pool.image_parameter, opts=pulumi.InvokeOutputOptions(provider=provider, parent=parent)
+    )
+    return found.insecure_value
+
+
+def network_interfaces(
+    pool: PoolSpec, inputs: PoolInputs
+) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
+    return [
+        aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            network_card_index=nic.network_card_index,
+            device_index=nic.device_index,
+            interface_type=nic.interface_type,
+            associate_public_ip_address=None
+            if nic.associate_public_ip is None
+            else flag(nic.associate_public_ip),
+            subnet_id=inputs.subnet_id,
+            security_groups=[inputs.security_group_id],
+            delete_on_termination=flag(True),
+        )
+        for nic in pool.interfaces
+    ]
+
+
+def root_volume(pool: PoolSpec) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+    root = pool.root_volume
+    return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+        device_name=root.device_name,
+        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+            volume_size=root.size_gib,
+            volume_type=root.volume_type,
+            encrypted=flag(root.encrypted),
+            kms_key_id=root.kms_key_id,
+            delete_on_termination=flag(root.delete_on_termination),
+        ),
+    )
+
+
+def market_options(pool: PoolSpec) -> aws.ec2.LaunchTemplateInstanceMarketOptionsArgs | None:
+    market = pool.capacity.market_type
+    return None if market is None else aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type=market)
+
+
+def reservation(pool: PoolSpec) -> aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs | None:
+    reservation_id = pool.capacity.reservation_id
+    if reservation_id is None:
+        return None
+    target = aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+        capacity_reservation_id=reservation_id
+    )
+    return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(capacity_reservation_target=target)
+
+
+def tag_specifications(pool: PoolSpec) -> list[aws.ec2.LaunchTemplateTagSpecificationArgs]:
+    return [
+        aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=pool.instance_tags)
+        for kind in ("instance", "volume")
+    ]
+
+
+class NodePool(pulumi.ComponentResource):
+    """Identical GPU nodes as one auto scaling group, so the plan does not grow with the node count."""
+
+    spec: PoolSpec
+    launch_template: aws.ec2.LaunchTemplate
+    group: aws.autoscaling.Group
+    placement_group: aws.ec2.PlacementGroup | None
+
+    def __init__(
+        self,
+        spec: AwsPlan,
+        plan: ClusterPlan,
+        pool: PoolSpec,
+        inputs: PoolInputs,
+        provider: aws.Provider,
+        parent: pulumi.Resource,
+    ) -> None:
+        super().__init__(NODE_POOL_TYPE, pool.resource_name, None, component_opts(parent, provider))
+        self.spec, self._aws = pool, provider
+        self.placement_group = None
+        if pool.placement_strategy is not None:
+            self.placement_group = aws.ec2.PlacementGroup(
+                child(pool.resource_name, "pg"),
+                strategy=pool.placement_strategy,
+                tags=spec.tags,
+                opts=child_opts(self, provider),
+            )
+        self.launch_template = self._launch_template(spec, plan, pool, inputs)
+        self.group = self._group(pool, inputs)
+        self.register_outputs({"group_name": self.group.name, "launch_template_id": self.launch_template.id})
+
+    def _launch_template(
+        self, spec: AwsPlan, plan: ClusterPlan, pool: PoolSpec, inputs: PoolInputs
+    ) -> aws.ec2.LaunchTemplate:
+        metadata = pool.metadata
+        return aws.ec2.LaunchTemplate(
+            child(pool.resource_name, "lt"),
+            description=f"GPU nodes of pool {pool.name} of cluster {spec.cluster}",
+            image_id=image_id(pool, self._aws, self),
+            instance_type=pool.instance_type,
+            key_name=pool.key_name,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(
+                arn=inputs.instance_profile_arn
+            ),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint=metadata.http_endpoint,
+                http_tokens=metadata.http_tokens,
+                http_put_response_hop_limit=metadata.http_put_response_hop_limit,
+            ),
+            block_device_mappings=[root_volume(pool)],
+            network_interfaces=network_interfaces(pool, inputs),
+            instance_market_options=market_options(pool),
+            capacity_reservation_specification=reservation(pool),
+            user_data=encoded_user_data(plan, pool, inputs.lustre),
+            tag_specifications=tag_specifications(pool),
+            tags=spec.tags,
+            opts=child_opts(self, self._aws),
+        )
+
+    def _group(self, pool: PoolSpec, inputs: PoolInputs) -> aws.autoscaling.Group:
+        template = self.launch_template
+        return aws.autoscaling.Group(
+            child(pool.resource_name, "asg"),
+            min_size=pool.nodes,
+            max_size=pool.nodes,
+            desired_capacity=pool.nodes,
+            vpc_zone_identifiers=[inputs.subnet_id],
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
+            placement_group=self.placement_group.name if self.placement_group is not None else None,
+            health_check_type="EC2",
+            # A fabric pool lives in one AZ: never move nodes out of the placement group to "rebalance" zones.
+            suspended_processes=list(pool.suspended_processes),
+            # `pulumi destroy` terminates the nodes instead of waiting on them: no billed GPU node is left.
+            force_delete=True,
+            # See plan.ASG_WAIT_FOR_CAPACITY: waiting is what reports a capacity shortage as a failed deploy.
+            wait_for_capacity_timeout=pool.wait_for_capacity_timeout,
+            tags=[
+                aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+                for key, value in sorted(pool.instance_tags.items())
+            ],
+            opts=child_opts(self, self._aws),
+        )

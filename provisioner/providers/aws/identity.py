@@ -1,0 +1,55 @@
+"""The nodes' identity: an IAM role with Session Manager access and least privilege on the cluster's own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from provisioner.providers.aws.common import IDENTITY_TYPE, child_opts, component_opts
+from provisioner.providers.aws.plan import AwsPlan, child, node_policy
+
+
+class Identity(pulumi.ComponentResource):
+    role: aws.iam.Role
+    instance_profile: aws.iam.InstanceProfile
+
+    def __init__(
+        self,
+        spec: AwsPlan,
+        bucket_arns: Sequence[pulumi.Output[str]],
+        provider: aws.Provider,
+        parent: pulumi.Resource,
+    ) -> None:
+        super().__init__(IDENTITY_TYPE, spec.identity.resource_name, None, component_opts(parent, provider))
+        name, opts = spec.name, child_opts(self, provider)
+        self.role = aws.iam.Role(
+            child(name, "node-role"),
+            assume_role_policy=json.dumps(spec.identity.assume_role_policy),
+            description=f"GPU nodes of cluster {spec.cluster} (Session Manager, the cluster's own buckets)",
+            tags=spec.tags,
+            opts=opts,
+        )
+        grants: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(
+                child(name, "policy", key), role=self.role.name, policy_arn=arn, opts=opts
+            )
+            for key, arn in spec.identity.managed_policy_arns.items()
+        ]
+        if bucket_arns:
+            policy = pulumi.Output.all(*bucket_arns).apply(
+                lambda arns: json.dumps(node_policy(arns, spec.kms_key_id, spec.region))
+            )
+            grants.append(
+                aws.iam.RolePolicy(child(name, "node-policy"), role=self.role.id, policy=policy, opts=opts)
+            )
+        # Nodes boot with the profile: make it usable only once the role holds its permissions.
+        self.instance_profile = aws.iam.InstanceProfile(
+            child(name, "node-profile"),
+            role=self.role.name,
+            tags=spec.tags,
+            opts=child_opts(self, provider, depends_on=grants),
+        )
+        self.register_outputs({"role_arn": self.role.arn, "instance_profile_arn": self.instance_profile.arn})

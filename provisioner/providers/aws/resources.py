@@ -1,0 +1,60 @@
+"""AWS emit side: a ClusterPlan -> pulumi_aws resources under the GpuCluster component.
+
+The decisions (names, layout, rules, policies) come from the pure `plan.py`; this module and its siblings
+(`network.py`, `identity.py`, `storage.py`, `compute.py`) only turn them into resources. Children are grouped
+in one component per concern and named `{name}-...`, so URNs stay stable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from provisioner.plan import ClusterPlan
+from provisioner.providers.aws.compute import NodePool, PoolInputs
+from provisioner.providers.aws.identity import Identity
+from provisioner.providers.aws.network import Network
+from provisioner.providers.aws.plan import AwsPlan, aws_plan, child
+from provisioner.providers.aws.storage import ClusterBucket, SharedFilesystem, lustre_mounts
+
+
+def cluster_provider(spec: AwsPlan, parent: pulumi.Resource) -> aws.Provider:
+    """An explicit provider: the declared region wins over the stack's `aws:region`, and every resource
+    carries the cluster's tags (explicit tags on each resource as well, for the services that need them)."""
+    return aws.Provider(
+        child(spec.name, "aws"),
+        region=spec.region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=spec.tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+class AwsEmitter:
+    """Emitter of the AWS adapter (registered as "provisioner.providers.aws.resources:AwsEmitter")."""
+
+    def emit(self, name: str, plan: ClusterPlan, parent: Any) -> dict[str, Any]:
+        spec = aws_plan(name, plan)
+        provider = cluster_provider(spec, parent)
+        network = Network(spec, provider, parent)
+        filesystems = [SharedFilesystem(spec, fs, network, provider, parent) for fs in spec.lustre]
+        buckets = [ClusterBucket(spec, item, provider, parent) for item in spec.buckets]
+        identity = Identity(spec, [b.bucket.arn for b in buckets], provider, parent)
+        inputs = PoolInputs(
+            subnet_id=network.private_subnet_id,
+            security_group_id=network.security_group.id,
+            instance_profile_arn=identity.instance_profile.arn,
+            lustre=lustre_mounts(filesystems),
+        )
+        pools = [NodePool(spec, plan, pool, inputs, provider, parent) for pool in spec.pools]
+        return {
+            "vpc_id": network.vpc_id,
+            "private_subnet_id": network.private_subnet_id,
+            "security_group_id": network.security_group.id,
+            "node_role_arn": identity.role.arn,
+            "pools": {p.spec.name: p.group.name for p in pools},
+            "launch_templates": {p.spec.name: p.launch_template.id for p in pools},
+            "filesystems": {fs.spec.name: fs.filesystem.dns_name for fs in filesystems},
+            "buckets": {b.spec.name: b.bucket.bucket for b in buckets},
+        }
