@@ -53,7 +53,10 @@ class GpuCluster(pulumi.ComponentResource):
             raise pulumi.RunError(f"no provider adapter named {plan.provider.value!r}")
         try:
             self.outputs = info.load_emitter().emit(name, plan, self)
-        except (ProvisionerError, MissingSdkError) as exc:  # the user's to fix: a Pulumi error, not a traceback
+        except (
+            ProvisionerError,
+            MissingSdkError,
+        ) as exc:  # the user's to fix: a Pulumi error, not a traceback
             raise pulumi.RunError(f"cluster {cluster.name!r}: {exc}") from exc
         if session is not None:
             session.record(name, cluster, plan, emitted=True)

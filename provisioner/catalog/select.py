@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from provisioner.catalog.catalog import Catalog
 from provisioner.catalog.models import Offer
+from provisioner.spec.enums import Interconnect
+from provisioner.spec.pool import NodePool
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ def select_offer(
     instance_type: str | None,
     *,
     region: str | None = None,
+    fabric: Interconnect | None = None,
 ) -> Selection | SelectionProblem:
     """Pick the shape of a pool.
 
@@ -56,8 +59,13 @@ def select_offer(
       that many GPUs. Anything else is a problem whose fix names the counts that work.
     - Among shapes with the same GPU count, one offered in `region` wins (e.g. H200 in sa-east-1 is
       p5e.48xlarge, not the cheaper p5en.48xlarge that is not offered there).
+    - A `fabric` asked for by name narrows the choice to shapes that have it, when any do (T4 with EFA is
+      g4dn.8xlarge, not g4dn.xlarge).
     """
     offers = [o for o in catalog.find_offers(provider=provider, gpu=gpu)]
+    with_fabric = [o for o in offers if fabric is not None and o.fabric is fabric]
+    if with_fabric:
+        offers = with_fabric
     if instance_type is not None:
         return _explicit(catalog, provider, gpu, gpus, nodes, instance_type)
     if not offers:
@@ -89,6 +97,26 @@ def select_offer(
             f"(shapes with {', '.join(map(str, counts))} GPUs exist)"
         ),
         fix=f"use a multiple of {largest}{_single_gpu_hint(offers, region)}",
+    )
+
+
+def select_for_pool(
+    catalog: Catalog, provider: str, region: str, pool: NodePool
+) -> Selection | SelectionProblem | None:
+    """The shape of a declared pool; None when its GPU is not in the catalog (a finding of its own)."""
+    gpu = catalog.resolve_gpu(pool.gpu)
+    if gpu is None:
+        return None
+    named = pool.interconnect not in (Interconnect.AUTO, Interconnect.NONE)
+    return select_offer(
+        catalog,
+        provider,
+        gpu.name,
+        pool.gpus,
+        pool.nodes,
+        pool.instance_type,
+        region=region,
+        fabric=pool.interconnect if named else None,
     )
 
 

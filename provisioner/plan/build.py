@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from provisioner.catalog import Catalog, GpuModel
-from provisioner.catalog.select import Selection, select_offer
+from provisioner.catalog.select import Selection, select_for_pool
 from provisioner.plan.models import HOURS_PER_MONTH, ClusterPlan, Cost, PoolPlan, SoftwarePlan
 from provisioner.spec import Cluster, GpuVendor, Interconnect, NodePool
 from provisioner.validate import validate
@@ -41,15 +41,7 @@ def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None
     gpu = catalog.resolve_gpu(pool.gpu)
     if gpu is None:
         return None
-    selection = select_offer(
-        catalog,
-        cluster.provider.value,
-        gpu.name,
-        pool.gpus,
-        pool.nodes,
-        pool.instance_type,
-        region=cluster.region,
-    )
+    selection = select_for_pool(catalog, cluster.provider.value, cluster.region, pool)
     if not isinstance(selection, Selection):
         return None
     offer = selection.offer

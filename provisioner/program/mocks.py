@@ -98,7 +98,7 @@ def fake_call(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
         return {
             "id": region,
             "names": zones,
-            "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)],
+            "zoneIds": [f"{region}-az{i}" for i in (1, 2, 3)],
             "state": "available",
         }
     if token == "aws:index/getCallerIdentity:getCallerIdentity":

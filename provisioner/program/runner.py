@@ -38,7 +38,6 @@ from provisioner.review.model import ClusterRun, LogLine, ProgramSource, Recorde
 from provisioner.spec import Cluster
 from provisioner.validate import Finding, error
 
-
 _KEEP_LOADED = frozenset({"provisioner", "pulumi", "pulumi_aws"})
 """Packages never unloaded after a run, even when the program lives next to them."""
 

@@ -118,3 +118,18 @@ def test_the_region_never_changes_the_gpus_per_node() -> None:
     assert chosen("H100", 1, region="us-west-1") == ("p5.4xlarge", 1)
     # nothing with H100 in af-south-1: the usual choice, reported later as shape-not-in-region
     assert chosen("H100", 64, region="af-south-1") == ("p5.48xlarge", 8)
+
+
+def test_a_named_fabric_narrows_the_choice_to_shapes_that_have_it() -> None:
+    from provisioner.catalog.select import select_for_pool
+    from provisioner.spec import NodePool
+
+    def shape_of(**fields: object) -> str:
+        result = select_for_pool(CATALOG, "aws", "us-east-1", NodePool.model_validate({"name": "p", **fields}))
+        assert isinstance(result, Selection)
+        return result.offer.instance_type
+
+    assert shape_of(gpu="T4", gpus=1) == "g4dn.xlarge"  # cheapest single T4, no EFA
+    assert shape_of(gpu="T4", gpus=1, interconnect="efa") == "g4dn.8xlarge"  # the cheapest 1-T4 shape with EFA
+    assert shape_of(gpu="T4", gpus=1, interconnect="none") == "g4dn.xlarge"
+    assert select_for_pool(CATALOG, "aws", "us-east-1", NodePool(name="p", gpu="nope")) is None

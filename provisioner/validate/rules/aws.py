@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from provisioner.catalog.select import Selection, select_offer
+from provisioner.catalog.select import Selection
 from provisioner.spec import Interconnect, NodePool, ProviderName
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error
@@ -25,8 +25,8 @@ def one_zone(ctx: RuleContext) -> Iterator[Finding]:
         yield error(
             "aws-zones-differ",
             "pools",
-            f"pools ask for zones {zones}, but the network created for the cluster has one private subnet in one "
-            "zone (the fabric and the shared filesystem live there)",
+            f"pools ask for zones {zones}, but the network created for the cluster has one private "
+            "subnet in one zone (the fabric and the shared filesystem live there)",
             "give every pool the same zone (or none), or bring your own vpc_id/subnet_ids",
         )
 
@@ -37,7 +37,8 @@ def vpc_size(ctx: RuleContext) -> Iterator[Finding]:
         yield error(
             "aws-vpc-too-small",
             "network.cidr",
-            f"{network.cidr} is too small for a private and a public subnet (at most /{_SMALLEST_VPC_PREFIX})",
+            f"{network.cidr} is too small for a private and a public subnet "
+            f"(at most /{_SMALLEST_VPC_PREFIX})",
             'use a larger block, e.g. cidr="10.0.0.0/16"',
         )
 
@@ -65,8 +66,8 @@ def public_ips(ctx: RuleContext) -> Iterator[Finding]:
         yield error(
             "aws-public-ips-private-subnet",
             "network.public_ips",
-            "the network created for the cluster puts nodes in a private subnet behind NAT, where a public IP "
-            "has no route to the internet",
+            "the network created for the cluster puts nodes in a private subnet behind NAT, where a "
+            "public IP has no route to the internet",
             "reach nodes with SSM Session Manager (default), or bring a public subnet with vpc_id/subnet_ids",
         )
     for path, pool in ctx.pools():
@@ -85,9 +86,7 @@ def _efa_interfaces(ctx: RuleContext, pool: NodePool) -> int:
     gpu = ctx.gpu_of(pool)
     if gpu is None or pool.interconnect not in (Interconnect.AUTO, Interconnect.EFA):
         return 0
-    chosen = select_offer(
-        ctx.catalog, "aws", gpu.name, pool.gpus, pool.nodes, pool.instance_type, region=ctx.cluster.region
-    )
+    chosen = ctx.selection(pool)
     if not isinstance(chosen, Selection) or chosen.offer.fabric is not Interconnect.EFA:
         return 0
     return chosen.offer.fabric_interfaces

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from provisioner.catalog.select import Selection, select_offer
+from provisioner.catalog.select import Selection
 from provisioner.spec import CapacityKind, Interconnect
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error, warning
@@ -26,21 +26,11 @@ def known_gpu(ctx: RuleContext) -> Iterator[Finding]:
 
 def shape(ctx: RuleContext) -> Iterator[Finding]:
     for path, pool in ctx.pools():
-        gpu = ctx.gpu_of(pool)
-        if gpu is None:
+        chosen = ctx.selection(pool)
+        if chosen is None:  # unknown GPU: known_gpu reports it
             continue
-        chosen = select_offer(
-            ctx.catalog,
-            ctx.cluster.provider.value,
-            gpu.name,
-            pool.gpus,
-            pool.nodes,
-            pool.instance_type,
-            region=ctx.cluster.region,
-        )
         if not isinstance(chosen, Selection):
-            field_path = f"{path}.{'gpu' if chosen.field == 'gpu' else chosen.field}"
-            yield error(chosen.code, field_path, chosen.message, chosen.fix)
+            yield error(chosen.code, f"{path}.{chosen.field}", chosen.message, chosen.fix)
             continue
         yield from _region(ctx, path, chosen)
         yield from _fabric(path, pool.interconnect, chosen)

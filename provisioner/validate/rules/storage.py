@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from provisioner.catalog.select import Selection, select_offer
+from provisioner.catalog.select import Selection
 from provisioner.spec import Lustre
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error, warning
@@ -66,15 +66,7 @@ def scratch_has_disks(ctx: RuleContext) -> Iterator[Finding]:
         gpu = ctx.gpu_of(pool)
         if gpu is None:
             continue
-        chosen = select_offer(
-            ctx.catalog,
-            ctx.cluster.provider.value,
-            gpu.name,
-            pool.gpus,
-            pool.nodes,
-            pool.instance_type,
-            region=ctx.cluster.region,
-        )
+        chosen = ctx.selection(pool)
         if isinstance(chosen, Selection) and chosen.offer.local_nvme_gb == 0:
             yield warning(
                 "scratch-without-nvme",
