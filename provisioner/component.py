@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 
-from provisioner.catalog import Catalog, load_catalog
+from provisioner.catalog import Catalog, shipped_catalog
 from provisioner.errors import DeclarationError, ProvisionerError
 from provisioner.plan import ClusterPlan, plan_cluster
 from provisioner.program.session import current_session
@@ -32,7 +32,7 @@ class GpuCluster(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         catalog: Catalog | None = None,
     ) -> None:
-        plan = plan_cluster(cluster, catalog if catalog is not None else load_catalog())
+        plan = plan_cluster(cluster, catalog if catalog is not None else shipped_catalog())
         session = current_session()
         if not plan.ok:
             if session is None:

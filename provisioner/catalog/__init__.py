@@ -1,7 +1,7 @@
 """GPU models and provider offers, as data. No network, no Pulumi."""
 
 from provisioner.catalog.catalog import Catalog
-from provisioner.catalog.loader import load_catalog, parse_offers_csv
+from provisioner.catalog.loader import load_catalog, parse_offers_csv, shipped_catalog
 from provisioner.catalog.models import GpuModel, ImageDefault, Offer, Price, parse_version
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "load_catalog",
     "parse_offers_csv",
     "parse_version",
+    "shipped_catalog",
 ]

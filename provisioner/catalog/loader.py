@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from datetime import date
 from importlib import resources
@@ -95,3 +96,9 @@ def load_catalog() -> Catalog:
                 )
             )
     return Catalog(gpus=gpus, offers=offers, cuda_min_driver=cuda, images=images)
+
+
+@functools.cache
+def shipped_catalog() -> Catalog:
+    """The packaged catalog, read once per process (it is immutable). Pass your own Catalog to override."""
+    return load_catalog()
