@@ -125,11 +125,13 @@ def test_a_named_fabric_narrows_the_choice_to_shapes_that_have_it() -> None:
     from provisioner.spec import NodePool
 
     def shape_of(**fields: object) -> str:
-        result = select_for_pool(CATALOG, "aws", "us-east-1", NodePool.model_validate({"name": "p", **fields}))
+        result = select_for_pool(
+            CATALOG, "aws", "us-east-1", NodePool.model_validate({"name": "p", **fields})
+        )
         assert isinstance(result, Selection)
         return result.offer.instance_type
 
     assert shape_of(gpu="T4", gpus=1) == "g4dn.xlarge"  # cheapest single T4, no EFA
-    assert shape_of(gpu="T4", gpus=1, interconnect="efa") == "g4dn.8xlarge"  # the cheapest 1-T4 shape with EFA
+    assert shape_of(gpu="T4", gpus=1, interconnect="efa") == "g4dn.8xlarge"  # cheapest 1-T4 with EFA
     assert shape_of(gpu="T4", gpus=1, interconnect="none") == "g4dn.xlarge"
     assert select_for_pool(CATALOG, "aws", "us-east-1", NodePool(name="p", gpu="nope")) is None
