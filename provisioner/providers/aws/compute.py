@@ -64,7 +64,8 @@ def network_interfaces(
             associate_public_ip_address=None
             if nic.associate_public_ip is None
             else flag(nic.associate_public_ip),
-            subnet_id=inputs.subnet_id,
+            # No subnet here: the auto scaling group places nodes in its own subnets (and EKS node groups,
+            # which reuse this template, refuse a template that names one).
             security_groups=[inputs.security_group_id],
             delete_on_termination=flag(True),
         )
