@@ -234,7 +234,9 @@ def check_plan(declared: Cluster, plan: ClusterPlan) -> None:
         if spec.instance_type is not None:
             assert planned.instance_type == spec.instance_type
         fabric = planned.interconnect is not Interconnect.NONE
-        assert planned.placement == ("cluster" if planned.nodes > 1 and fabric else None)
+        reserved = planned.capacity.value in ("reservation", "capacity-block")
+        new_group = planned.nodes > 1 and fabric and not reserved and planned.placement_group is None
+        assert planned.placement == ("cluster" if new_group else None)
         assert (planned.fabric_interfaces > 0) == fabric
 
     cost = plan.cost

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from provisioner.catalog import Catalog, GpuModel
 from provisioner.catalog.select import Selection, select_for_pool
 from provisioner.plan.models import HOURS_PER_MONTH, ClusterPlan, Cost, PoolPlan, SoftwarePlan
-from provisioner.spec import Cluster, GpuVendor, Interconnect, NodePool
+from provisioner.spec import CapacityKind, Cluster, GpuVendor, Interconnect, NodePool
 from provisioner.validate import validate
 
 MANAGED_BY = "provisioner"
@@ -37,6 +37,15 @@ def _software(
     )
 
 
+def _placement(pool: NodePool, nodes: int, interconnect: Interconnect) -> str | None:
+    """A new cluster placement group only where it helps and cannot hurt: a reservation or capacity block
+    is placed by AWS (launching it into a new group would miss its capacity), and a named group is reused."""
+    reserved = pool.capacity in (CapacityKind.RESERVATION, CapacityKind.CAPACITY_BLOCK)
+    if nodes < 2 or interconnect is Interconnect.NONE or reserved or pool.placement_group:
+        return None
+    return "cluster"
+
+
 def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None:
     gpu = catalog.resolve_gpu(pool.gpu)
     if gpu is None:
@@ -63,7 +72,8 @@ def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None
         interconnect=interconnect,
         fabric_interfaces=offer.fabric_interfaces if interconnect is not Interconnect.NONE else 0,
         network_gbps=offer.network_gbps,
-        placement="cluster" if selection.nodes > 1 and interconnect is not Interconnect.NONE else None,
+        placement=_placement(pool, selection.nodes, interconnect),
+        placement_group=pool.placement_group,
         capacity=pool.capacity,
         reservation_id=pool.reservation_id,
         zone=pool.zone,

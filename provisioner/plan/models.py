@@ -57,8 +57,13 @@ class PoolPlan(_Frozen):
     ]
     network_gbps: float
     placement: Annotated[
-        str | None, Field(description="'cluster' for multi-node pools on a fabric, else None.")
+        str | None,
+        Field(
+            description="'cluster' = create a cluster placement group (multi-node fabric pools that are not "
+            "on a reservation and name no existing group), else None."
+        ),
     ]
+    placement_group: Annotated[str | None, Field(description="Existing placement group to launch into.")]
     capacity: CapacityKind
     reservation_id: str | None
     zone: str | None

@@ -38,6 +38,16 @@ class NodePool(SpecModel):
             "for capacity='reservation'/'capacity-block'."
         ),
     ] = None
+    placement_group: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=255,
+            description="An existing placement group to launch into (e.g. the one a capacity reservation was made "
+            "in). None = a new cluster placement group for multi-node fabric pools, and none for pools on a "
+            "reservation or capacity block (their capacity is placed by AWS).",
+        ),
+    ] = None
     zone: Annotated[
         str | None, Field(description="Zone to place the pool in (one zone, so that the fabric spans it).")
     ] = None
