@@ -28,7 +28,7 @@ from provisioner.spec import (
 from provisioner.validate import Finding, validate
 
 if TYPE_CHECKING:
-    from provisioner.component import GpuCluster
+    from provisioner.component import GpuCluster, declaration_errors
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,7 @@ __all__ = [
     "ContainerRuntime",
     "Finding",
     "GpuCluster",
+    "declaration_errors",
     "Interconnect",
     "LocalScratch",
     "Lustre",
@@ -57,8 +58,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "GpuCluster":
-        from provisioner.component import GpuCluster
+    if name in ("GpuCluster", "declaration_errors"):
+        from provisioner import component
 
-        return GpuCluster
+        return getattr(component, name)
     raise AttributeError(f"module 'provisioner' has no attribute {name!r}")

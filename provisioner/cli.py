@@ -184,7 +184,12 @@ def _emit(renderable: "RenderableType | str", out: Path | None, what: str) -> No
         else:
             _console().print(renderable)
         return
-    with out.open("w", encoding="utf-8") as handle:
+    try:
+        handle = out.open("w", encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"error: cannot write {what} to {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    with handle:
         if isinstance(renderable, str):
             handle.write(renderable)
         else:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pulumi
+from pydantic import ValidationError
 
 from provisioner.catalog import Catalog, shipped_catalog
 from provisioner.errors import DeclarationError, ProvisionerError
@@ -12,6 +15,7 @@ from provisioner.plan import ClusterPlan, plan_cluster
 from provisioner.program.session import current_session
 from provisioner.providers.base import MissingSdkError, provider_info
 from provisioner.spec import Cluster, Severity
+from provisioner.validate import component_name_findings, findings_from_validation_error
 
 COMPONENT_TYPE = "provisioner:index:GpuCluster"
 
@@ -33,6 +37,10 @@ class GpuCluster(pulumi.ComponentResource):
         catalog: Catalog | None = None,
     ) -> None:
         plan = plan_cluster(cluster, catalog if catalog is not None else shipped_catalog())
+        if name != cluster.name:
+            own = component_name_findings(name)
+            if own:
+                plan = plan.model_copy(update={"findings": [*own, *plan.findings]})
         session = current_session()
         if not plan.ok:
             if session is None:
@@ -61,3 +69,21 @@ class GpuCluster(pulumi.ComponentResource):
         if session is not None:
             session.record(name, cluster, plan, emitted=True)
         self.register_outputs(self.outputs)
+
+
+@contextmanager
+def declaration_errors() -> Iterator[None]:
+    """In a Pulumi program, turn a mistake in a declaration into a Pulumi error listing the fields to fix.
+
+        with declaration_errors():
+            cluster = Cluster(...)
+
+    Without it, `pulumi up` shows pydantic's Python traceback."""
+    try:
+        yield
+    except ValidationError as exc:
+        if current_session() is not None:  # `provisioner plan` reports the findings itself, field by field
+            raise
+        findings = findings_from_validation_error(exc, prefix=exc.title)
+        lines = "\n".join(f"  - {f.render()}" for f in findings)
+        raise pulumi.RunError(f"the {exc.title} declaration is invalid; fix these first:\n{lines}") from None

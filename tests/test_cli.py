@@ -130,7 +130,7 @@ def test_plan_table_and_out_file(tmp_path: Path) -> None:
 def test_a_syntax_error_is_one_clean_line(tmp_path: Path) -> None:
     path = _file(tmp_path, "x = (\n", "broken.py")
     result = runner.invoke(app, ["plan", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{path}:1: SyntaxError" in result.stdout and "Traceback" not in result.output
     debug = runner.invoke(app, ["plan", str(path), "--debug"])
     assert "Traceback" in debug.stderr
@@ -156,3 +156,17 @@ def test_help_imports_no_pulumi_and_starts_fast() -> None:
     elapsed = time.perf_counter() - started
     assert shown.returncode == 0 and "plan" in shown.stdout
     assert elapsed < 3.0  # generous: the benchmark measures the real figure (target < 0.5 s)
+
+
+def test_a_file_without_clusters_is_a_finding(tmp_path: Path) -> None:
+    path = _file(tmp_path, "cluster = 42\n", "empty.py")
+    result = runner.invoke(app, ["plan", str(path)])
+    assert result.exit_code == 2
+    assert "no-clusters" in result.stdout
+
+
+def test_an_unwritable_out_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = _file(tmp_path, GOOD)
+    result = runner.invoke(app, ["plan", str(path), "--format", "json", "-o", str(tmp_path / "no" / "x.json")])
+    assert result.exit_code == 2
+    assert "cannot write the plan" in result.stderr and "Traceback" not in result.output

@@ -69,15 +69,7 @@ def select_offer(
     if instance_type is not None:
         return _explicit(catalog, provider, gpu, gpus, nodes, instance_type)
     if not offers:
-        others = catalog.providers_with_gpu(gpu)
-        where = ", ".join(others) if others else "no provider in the catalog"
-        return SelectionProblem(
-            code="gpu-not-offered",
-            field="gpu",
-            message=f"{gpu} is not offered on {provider}; in the catalog it is on: {where}",
-            fix=f"choose provider= one of [{where}], or a GPU that {provider} offers "
-            f"(see `provisioner catalog --provider {provider}`)",
-        )
+        return _not_offered(catalog, provider, gpu)
     largest = max(o.gpu_count for o in offers)
     full = sorted((o for o in offers if o.gpu_count == largest), key=lambda o: _price_key(o, region))[0]
     if nodes is not None:
@@ -88,13 +80,38 @@ def select_offer(
     exact = sorted((o for o in offers if o.gpu_count == wanted), key=lambda o: _price_key(o, region))
     if exact:
         return Selection(exact[0], 1)
-    counts = _counts(offers)
+    return _not_a_multiple(provider, gpu, wanted, full, offers, region)
+
+
+def _not_offered(catalog: Catalog, provider: str, gpu: str) -> SelectionProblem:
+    others = catalog.providers_with_gpu(gpu)
+    if not others:
+        return SelectionProblem(
+            code="gpu-not-offered",
+            field="gpu",
+            message=f"{gpu} is not offered on {provider}, nor by any other provider in the catalog",
+            fix=f"choose a GPU that {provider} offers (see `provisioner catalog --provider {provider}`)",
+        )
+    where = ", ".join(others)
+    return SelectionProblem(
+        code="gpu-not-offered",
+        field="gpu",
+        message=f"{gpu} is not offered on {provider}; in the catalog it is on: {where}",
+        fix=f"choose provider= one of [{where}], or a GPU that {provider} offers "
+        f"(see `provisioner catalog --provider {provider}`)",
+    )
+
+
+def _not_a_multiple(
+    provider: str, gpu: str, wanted: int, full: Offer, offers: list[Offer], region: str | None
+) -> SelectionProblem:
+    largest = full.gpu_count
     return SelectionProblem(
         code="gpu-count-not-multiple",
         field="gpus",
         message=(
             f"{wanted}: {gpu} on {provider} comes as {full.instance_type} with {largest} GPUs per node "
-            f"(shapes with {', '.join(map(str, counts))} GPUs exist)"
+            f"(shapes with {', '.join(map(str, _counts(offers)))} GPUs exist)"
         ),
         fix=f"use a multiple of {largest}{_single_gpu_hint(offers, region)}",
     )

@@ -58,7 +58,8 @@ def _first_line(text: str) -> str:
 
 
 def classify(exc: BaseException, target: ProgramTarget) -> Outcome:
-    """Findings (exit 2) for mistakes in a declaration; a one-line failure (exit 1) for anything else."""
+    """Findings (exit 2) for mistakes in a declaration; a one-line failure otherwise: exit 2 when the
+    user's program is at fault (syntax, its own exceptions), exit 1 when provisioner itself failed."""
     where = location_of(exc, target)
     trace = "".join(traceback.format_exception(exc))
     if isinstance(exc, ValidationError):
@@ -77,11 +78,21 @@ def classify(exc: BaseException, target: ProgramTarget) -> Outcome:
         return Outcome(Failure(f"{where}: {exc}", EXIT_INTERNAL, where, trace))
     if isinstance(exc, SyntaxError):
         detail = f"{exc.msg}" + (f": {exc.text.strip()}" if exc.text and exc.text.strip() else "")
-        return Outcome(Failure(f"{where}: SyntaxError: {detail}", EXIT_INTERNAL, where, trace))
+        return Outcome(Failure(f"{where}: SyntaxError: {detail}", EXIT_USER_ERROR, where, trace))
     if isinstance(exc, SystemExit):
-        return Outcome(
-            Failure(f"{where}: the program called sys.exit({exc.code!r})", EXIT_INTERNAL, where, trace)
-        )
+        message = f"{where}: the program called sys.exit({exc.code!r})"
+        return Outcome(Failure(message, EXIT_USER_ERROR, where, trace))
     text = _first_line(str(exc))
     message = f"{where}: {type(exc).__name__}" + (f": {text}" if text else "")
-    return Outcome(Failure(message, EXIT_INTERNAL, where, trace))
+    # Raised in the user's own code (a NameError, an ImportError of their module, ...): theirs to fix.
+    # Raised inside provisioner or a library it calls: ours, exit 1 (the traceback is there with --debug).
+    theirs = _raised_in_user_code(exc, target.root)
+    return Outcome(Failure(message, EXIT_USER_ERROR if theirs else EXIT_INTERNAL, where, trace))
+
+
+def _raised_in_user_code(exc: BaseException, root: Path) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    last = Path(frames[-1].filename)
+    return last.is_absolute() and last.is_relative_to(root) and "site-packages" not in last.parts

@@ -259,6 +259,15 @@ def _collect(state: _Run) -> RunResult:
     )
     outcome = classify(state.error, target) if state.error is not None else None
     findings = (outcome.findings if outcome else []) + _duplicate_findings(state.recorder.duplicates)
+    if outcome is None and not clusters and not other:
+        findings.append(
+            error(
+                "no-clusters",
+                target.display,
+                "the program declares no Cluster and creates no GpuCluster, so there is nothing to plan",
+                "declare `cluster = Cluster(...)` at module level, or create `GpuCluster(name, cluster)`",
+            )
+        )
     notes = [LogLine("info", note) for note in target.notes]
     return RunResult(
         source=ProgramSource(

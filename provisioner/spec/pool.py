@@ -43,9 +43,9 @@ class NodePool(SpecModel):
         Field(
             min_length=1,
             max_length=255,
-            description="An existing placement group to launch into (e.g. the one a capacity reservation was made "
-            "in). None = a new cluster placement group for multi-node fabric pools, and none for pools on a "
-            "reservation or capacity block (their capacity is placed by AWS).",
+            description="An existing placement group to launch into (e.g. the one a capacity reservation "
+            "was made in). None = a new cluster placement group for multi-node fabric pools, and none for "
+            "pools on a reservation or capacity block (their capacity is placed by AWS).",
         ),
     ] = None
     zone: Annotated[

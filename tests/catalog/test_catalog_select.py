@@ -73,7 +73,8 @@ def test_gpu_not_offered_names_where_it_is() -> None:
     found = problem("MI300X", 8)
     assert found.code == "gpu-not-offered"
     assert found.field == "gpu"
-    assert "no provider in the catalog" in found.message
+    assert "nor by any other provider in the catalog" in found.message
+    assert "provider=" not in found.fix
     other = select_offer(CATALOG, "gcp", "H100", 8, None, None)
     assert isinstance(other, SelectionProblem)
     assert other.message == "H100 is not offered on gcp; in the catalog it is on: aws"

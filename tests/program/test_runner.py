@@ -126,7 +126,7 @@ def test_a_syntax_error_is_one_line_with_file_and_line(write: Write) -> None:
     path = write("broken.py", "x = (\n\ny = 1\n")
     result = run_program(path)
 
-    assert result.exit_code == 1 and result.failure is not None
+    assert result.exit_code == 2 and result.failure is not None  # the user's to fix, not ours
     message = result.failure.message
     assert "broken.py:1" in message and "SyntaxError" in message and "\n" not in message
     assert "Traceback" in result.failure.traceback  # kept for --debug only
@@ -139,12 +139,31 @@ def test_an_exception_points_at_the_users_line_even_in_a_helper(write: Write) ->
 
     assert result.failure is not None
     assert "helpers.py:2: KeyError" in result.failure.message
+    assert result.exit_code == 2  # raised in the user's code
+
+
+def test_a_failure_inside_provisioner_is_internal(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    import provisioner.plan.build as build
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(build, "cost_of", broken)
+    path = write(
+        "fine.py",
+        "from provisioner import Cluster, NodePool\n"
+        "cluster = Cluster(name='demo', provider='aws', region='us-east-1',\n"
+        "                  pools=[NodePool(name='gpu', gpu='H100', nodes=2)])\n",
+    )
+    result = run_program(path)
+    assert result.failure is not None and result.exit_code == 1
+    assert "RuntimeError: a bug of ours" in result.failure.message
 
 
 def test_a_missing_import_is_a_clean_failure(write: Write) -> None:
     path = write("imports.py", "import not_a_module_anywhere\n")
     result = run_program(path)
-    assert result.failure is not None and result.exit_code == 1
+    assert result.failure is not None and result.exit_code == 2
     assert (
         "imports.py:1: ModuleNotFoundError: No module named 'not_a_module_anywhere'" in result.failure.message
     )

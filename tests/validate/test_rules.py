@@ -31,6 +31,8 @@ BASE: dict[str, Any] = {
     "software": {"nvidia_driver": "580", "cuda": "12.8"},
     "network": {"ssh_cidrs": ["203.0.113.0/24"]},
     "tags": {"team": "research"},
+    # nodes run the image's software for now; the rule that says so has its own row below
+    "suppress": ["software-not-installed-yet"],
 }
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -171,9 +173,48 @@ ROWS: list[tuple[str, Mutation, list[tuple[str, str, Severity]], str]] = [
     # capacity and placement
     (
         "reservation-id-missing",
-        pool(capacity="capacity-block"),
+        pool(capacity="capacity-block", zone="us-east-1b"),
         [("reservation-id-missing", "pools[0].reservation_id", E)],
         "'capacity-block'",
+    ),
+    (
+        "software-not-installed-yet",
+        top(suppress=[]),
+        [("software-not-installed-yet", "software.nvidia_driver", W)],
+        "not installed at boot",
+    ),
+    (
+        "reservation-zone-missing",
+        pool(capacity="reservation", reservation_id="cr-0123"),
+        [("reservation-zone-missing", "pools[0].zone", E)],
+        "the zone its reservation lives in",
+    ),
+    (
+        "aws-tag-invalid",
+        top(tags={"aws:team": "x"}),
+        [("aws-tag-invalid", "tags['aws:team']", E)],
+        "reserves",
+    ),
+    (
+        "aws-tag-value-too-long",
+        pool(labels={"note": "v" * 257}),
+        [("aws-tag-invalid", "pools[0].labels['note']", E)],
+        "257 characters",
+    ),
+    (
+        "aws-too-many-tags",
+        top(tags={f"k{i}": "v" for i in range(44)}),
+        [("aws-too-many-tags", "pools[0].labels", E)],
+        "51 tags",
+    ),
+    (
+        "aws-zones-differ",
+        both(
+            pool(zone="us-east-1a"),
+            lambda d: d["pools"].append({**d["pools"][0], "name": "second", "zone": "us-east-1b"}),
+        ),
+        [("aws-zones-differ", "pools", E)],
+        "one private subnet",
     ),
     (
         "reservation-id-unused",
@@ -398,7 +439,7 @@ def test_the_base_declaration_is_valid() -> None:
         pytest.param(section("network", vpc_id="vpc-1", subnet_ids=["subnet-1"]), id="existing-network"),
         pytest.param(top(name="a" * 32), id="longest-cluster-name"),
         pytest.param(pool(name="p" * 24), id="longest-pool-name"),
-        pytest.param(top(suppress=["gpu-unknown"]), id="suppress-without-finding"),
+        pytest.param(top(suppress=["gpu-unknown", *BASE["suppress"]]), id="suppress-without-finding"),
         pytest.param(
             second_pool(software={"os": "ubuntu-24.04", "container_runtime": "docker"}), id="two-pools"
         ),
@@ -427,7 +468,7 @@ def test_rule(mutation: Mutation, expected: list[tuple[str, str, Severity]], sho
 @pytest.mark.parametrize(("mutation", "expected"), [pytest.param(*row[1:3], id=row[0]) for row in ERROR_ROWS])
 def test_errors_cannot_be_suppressed(mutation: Mutation, expected: list[tuple[str, str, Severity]]) -> None:
     codes = [code for code, _, _ in expected]
-    findings = validate(declare(both(mutation, top(suppress=codes))), CATALOG)
+    findings = validate(declare(both(mutation, top(suppress=[*codes, *BASE["suppress"]]))), CATALOG)
     assert {e for e in expected if e[2] is E} <= found(findings)
 
 
@@ -436,7 +477,7 @@ def test_errors_cannot_be_suppressed(mutation: Mutation, expected: list[tuple[st
 )
 def test_warnings_can_be_suppressed(mutation: Mutation, expected: list[tuple[str, str, Severity]]) -> None:
     codes = [code for code, _, _ in expected]
-    assert validate(declare(both(mutation, top(suppress=codes))), CATALOG) == []
+    assert validate(declare(both(mutation, top(suppress=[*codes, *BASE["suppress"]]))), CATALOG) == []
     assert validate(declare(both(mutation, top(suppress=["some-other-code"]))), CATALOG) != []
 
 
@@ -491,3 +532,15 @@ def test_pool_problems_are_reported_for_each_pool() -> None:
 def test_validation_is_deterministic() -> None:
     mutation = both(top(name="Bad_Name"), pool(gpus=12), section("network", public_ips=True))
     assert validate(declare(mutation), CATALOG) == validate(declare(mutation), load_catalog())
+
+
+def test_the_tag_count_rule_counts_the_tags_the_aws_adapter_adds() -> None:
+    """The rule cannot see the plan; if the adapter adds a tag, this test says the rule must learn it."""
+    from provisioner.plan import plan_cluster
+    from provisioner.providers.aws.plan import instance_tags
+    from provisioner.validate.rules.aws import _ADDED_NODE_TAGS
+
+    cluster = declare(top(tags={"team": "a", "cost-center": "b"}))
+    plan = plan_cluster(cluster, CATALOG)
+    added = set(instance_tags(plan, plan.pools[0])) - set(cluster.tags) - set(cluster.pools[0].labels)
+    assert len(added) == _ADDED_NODE_TAGS, sorted(added)

@@ -2,6 +2,9 @@
 
 from provisioner.providers.base import Capability, ProviderInfo
 
+MAX_TAGS_PER_RESOURCE = 50
+"""EC2, IAM, FSx and S3 accept at most 50 user tags on a resource."""
+
 INFO = ProviderInfo(
     name="aws",
     title="AWS",

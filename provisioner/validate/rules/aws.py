@@ -3,11 +3,11 @@
 from collections.abc import Iterator
 
 from provisioner.catalog.select import Selection
+from provisioner.providers.aws import MAX_TAGS_PER_RESOURCE as AWS_MAX_TAGS
 from provisioner.spec import Interconnect, NodePool, ProviderName
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error
 
-AWS_MAX_TAGS = 50
 # tags the AWS adapter adds to every node: cluster, managed-by, Name, pool, gpu, fabric, gpu-vendor
 _ADDED_NODE_TAGS = 7
 _SMALLEST_VPC_PREFIX = 26
@@ -92,4 +92,36 @@ def _efa_interfaces(ctx: RuleContext, pool: NodePool) -> int:
     return chosen.offer.fabric_interfaces
 
 
-RULES = (one_zone, vpc_size, tag_count, public_ips)
+_TAG_KEY_MAX = 128
+_TAG_VALUE_MAX = 256
+
+
+def _tag_problem(key: str, value: str) -> str | None:
+    if not key.strip():
+        return "an empty key"
+    if key.lower().startswith("aws:"):
+        return f"key {key!r} starts with 'aws:', which AWS reserves for itself"
+    if len(key) > _TAG_KEY_MAX:
+        return f"key {key[:20]!r}... has {len(key)} characters (at most {_TAG_KEY_MAX})"
+    if len(value) > _TAG_VALUE_MAX:
+        return f"the value of {key!r} has {len(value)} characters (at most {_TAG_VALUE_MAX})"
+    return None
+
+
+def tag_values(ctx: RuleContext) -> Iterator[Finding]:
+    if not _on_aws(ctx):
+        return
+    sources = [("tags", ctx.cluster.tags)] + [(f"{path}.labels", pool.labels) for path, pool in ctx.pools()]
+    for path, tags in sources:
+        for key, value in tags.items():
+            problem = _tag_problem(key, value)
+            if problem:
+                yield error(
+                    "aws-tag-invalid",
+                    f"{path}[{key!r}]",
+                    f"AWS rejects this tag: {problem}",
+                    "rename or shorten it (keys up to 128 characters, values up to 256, no 'aws:' prefix)",
+                )
+
+
+RULES = (one_zone, vpc_size, tag_count, tag_values, public_ips)

@@ -87,6 +87,14 @@ def capacity(ctx: RuleContext) -> Iterator[Finding]:
                 f"reservation_id is set but capacity={pool.capacity.value!r} does not use it",
                 'set capacity="reservation" (or "capacity-block"), or drop reservation_id',
             )
+        if pool.capacity in _NEEDS_ID and pool.zone is None and ctx.cluster.network.vpc_id is None:
+            yield error(
+                "reservation-zone-missing",
+                f"{path}.zone",
+                f"capacity={pool.capacity.value!r} launches only in the zone its reservation lives in, "
+                "and the network created for the cluster has to be put there",
+                f'set zone= to the reservation\'s zone (e.g. zone="{ctx.cluster.region}b")',
+            )
         if pool.zone is not None and not pool.zone.startswith(ctx.cluster.region):
             yield error(
                 "zone-not-in-region",

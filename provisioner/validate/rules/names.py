@@ -68,4 +68,9 @@ def storage_names(ctx: RuleContext) -> Iterator[Finding]:
             seen[item.name] = f"storage[{i}]"
 
 
+def component_name_findings(name: str) -> list[Finding]:
+    """The GpuCluster's own name prefixes every cloud resource name, so it obeys the cluster-name rules."""
+    return list(_check_name("GpuCluster(name)", name, CLUSTER_NAME_MAX, "component"))
+
+
 RULES = (cluster_name, pool_names, storage_names)

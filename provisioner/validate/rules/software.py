@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from provisioner.catalog import GpuModel, parse_version
 from provisioner.spec import GpuVendor, NodePool, Software
 from provisioner.validate.context import RuleContext
-from provisioner.validate.findings import Finding, error
+from provisioner.validate.findings import Finding, error, warning
 
 
 def driver_satisfies(driver: str, required: str) -> bool:
@@ -126,4 +126,30 @@ def rocm_versions(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-RULES = (vendor_stack, nvidia_versions, rocm_versions)
+def not_installed_yet(ctx: RuleContext) -> Iterator[Finding]:
+    """Until the node bootstrap installs drivers and toolkits, nodes run what their image carries: say so."""
+    for path, pool in ctx.pools():
+        software = ctx.cluster.software_for(pool)
+        image = ctx.catalog.image(ctx.cluster.provider.value, software.os.value)
+        carried = image.nvidia_driver if image and software.image is None else None
+        wanted = []
+        if software.nvidia_driver and (
+            carried is None or parse_version(carried)[0] != parse_version(software.nvidia_driver)[0]
+        ):
+            wanted.append(f"nvidia_driver={software.nvidia_driver!r}")
+        wanted += [
+            f"{name}={value!r}" for name, value in (("cuda", software.cuda), ("rocm", software.rocm)) if value
+        ]
+        if wanted:
+            has = f"the image's driver {carried}" if carried else "what the image carries"
+            yield warning(
+                "software-not-installed-yet",
+                _software_path(path, pool, "nvidia_driver" if software.nvidia_driver else "cuda"),
+                f"{', '.join(wanted)} is checked against the GPU but not installed at boot by this release: "
+                f"nodes of {pool.name!r} run {has}",
+                "use an image that carries this software (software.image=...), or suppress "
+                "'software-not-installed-yet' until the node bootstrap installs it",
+            )
+
+
+RULES = (vendor_stack, nvidia_versions, rocm_versions, not_installed_yet)
