@@ -167,6 +167,8 @@ def test_a_file_without_clusters_is_a_finding(tmp_path: Path) -> None:
 
 def test_an_unwritable_out_file_is_a_clear_error(tmp_path: Path) -> None:
     path = _file(tmp_path, GOOD)
-    result = runner.invoke(app, ["plan", str(path), "--format", "json", "-o", str(tmp_path / "no" / "x.json")])
+    result = runner.invoke(
+        app, ["plan", str(path), "--format", "json", "-o", str(tmp_path / "no" / "x.json")]
+    )
     assert result.exit_code == 2
     assert "cannot write the plan" in result.stderr and "Traceback" not in result.output

@@ -18,6 +18,8 @@ from provisioner.review.model import LogLine, RecordedResource
 
 ACCOUNT_ID = "123456789012"
 FAKE_AMI = "ami-0123456789abcdef0"
+FAKE_ROOT_DEVICE = "/dev/xvda"
+"""Root device the mock reports for a looked-up image (the catalog's images need no lookup)."""
 DEFAULT_REGION = "us-east-1"
 STACK_TYPE = "pulumi:pulumi:Stack"
 _ID_PREFIX = {
@@ -77,8 +79,60 @@ def fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> 
     return id_, state
 
 
+def filter_values(args: dict[str, Any], name: str) -> list[str]:
+    """The values of the filter called `name` in a data source's `filters` argument."""
+    for item in args.get("filters") or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            return [str(v) for v in item.get("values") or []]
+    return []
+
+
+def fake_instance_type_offerings(args: dict[str, Any], region: str) -> dict[str, Any]:
+    """Every requested instance type offered in the region's zones a, b and c (parallel lists)."""
+    kinds = filter_values(args, "instance-type")
+    pairs = [(f"{region}{letter}", kind) for kind in kinds for letter in "abc"]
+    location_type = str(args.get("locationType") or "region")
+    return {
+        "id": region,
+        "region": region,
+        "locationType": location_type,
+        "locations": [zone for zone, _ in pairs],
+        "instanceTypes": [kind for _, kind in pairs],
+        "locationTypes": [location_type for _ in pairs],
+    }
+
+
+def fake_ami(args: dict[str, Any], region: str) -> dict[str, Any]:
+    image = next(iter(filter_values(args, "image-id")), FAKE_AMI)
+    return {
+        "id": image,
+        "imageId": image,
+        "arn": f"arn:aws:ec2:{region}::image/{image}",
+        "architecture": "x86_64",
+        "name": "fake-gpu-image",
+        "rootDeviceName": FAKE_ROOT_DEVICE,
+        "rootDeviceType": "ebs",
+        "virtualizationType": "hvm",
+    }
+
+
+def fake_kms_key(args: dict[str, Any], region: str) -> dict[str, Any]:
+    key = str(args.get("keyId", ""))
+    key_uuid = _digest("kms", key, length=32)
+    arn = (
+        key
+        if key.startswith("arn:") and ":key/" in key
+        else f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_uuid}"
+    )
+    return {"id": arn.rsplit("/", 1)[-1], "keyId": key, "arn": arn, "enabled": True, "keyState": "Enabled"}
+
+
 def fake_call(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
     """Results of provider functions (data sources) an emitter may call; {} for anything else."""
+    if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+        return fake_instance_type_offerings(args, region)
+    if token == "aws:kms/getKey:getKey":
+        return fake_kms_key(args, region)
     if token == "aws:ssm/getParameter:getParameter":
         name = str(args.get("name", ""))
         return {
@@ -92,7 +146,7 @@ def fake_call(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
             "withDecryption": True,
         }
     if token == "aws:ec2/getAmi:getAmi":
-        return {"id": FAKE_AMI, "imageId": FAKE_AMI, "architecture": "x86_64", "name": "fake-gpu-image"}
+        return fake_ami(args, region)
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         zones = [f"{region}{letter}" for letter in "abc"]
         return {

@@ -1,9 +1,11 @@
-"""Node pools: a placement group, a launch template and ONE auto scaling group per pool, whatever its size."""
+"""Node pools: a launch template and ONE auto scaling group per pool, whatever its size, and a cluster
+placement group where the plan asks for a new one."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -14,9 +16,6 @@ from provisioner.providers.aws import INFO
 from provisioner.providers.aws.common import NODE_POOL_TYPE, child_opts, component_opts, flag
 from provisioner.providers.aws.plan import AwsPlan, PoolSpec, child
 
-USER_DATA_LIMIT = 16 * 1024
-"""EC2 accepts at most 16 KB of user data, counted before base64 encoding."""
-
 
 @dataclass(frozen=True)
 class PoolInputs:
@@ -26,13 +25,16 @@ class PoolInputs:
     security_group_id: pulumi.Input[str]
     instance_profile_arn: pulumi.Input[str]
     lustre: pulumi.Output[list[LustreMount]]
+    launch_dependencies: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """What must exist before the groups launch a node (the KMS grant of the root volumes' key)."""
 
 
 def encoded_user_data(
     plan: ClusterPlan, pool: PoolSpec, lustre: pulumi.Output[list[LustreMount]]
 ) -> pulumi.Output[str]:
-    """Base64 of the pool's cloud-init; rendered once the filesystems' DNS names are known."""
-    limit = INFO.user_data_limit or USER_DATA_LIMIT
+    """Base64 of the pool's cloud-init; rendered once the filesystems' DNS names are known, and checked
+    against EC2's user data limit (INFO.user_data_limit, counted before base64 encoding)."""
+    limit = INFO.user_data_limit
 
     def render(mounts: list[LustreMount]) -> str:
         text = render_user_data(plan, pool.source, mounts, limit=limit)
@@ -51,6 +53,28 @@ def image_id(pool: PoolSpec, provider: aws.Provider, parent: pulumi.Resource) ->
         name=pool.image_parameter, opts=pulumi.InvokeOutputOptions(provider=provider, parent=parent)
     )
     return found.insecure_value
+
+
+def root_device_name(
+    pool: PoolSpec, image: pulumi.Input[str], provider: aws.Provider, parent: pulumi.Resource
+) -> pulumi.Input[str]:
+    """The root device the image boots from: known for the catalog's images, else asked of EC2.
+
+    The image-id filter makes the lookup exact without `owners`, so any image the account may launch is
+    found (its own, shared with it, Amazon's, Marketplace or public); deprecated images still launch, so they
+    count too."""
+    if pool.root_volume.device_name is not None:
+        return pool.root_volume.device_name
+    filters = pulumi.Output.from_input(image).apply(
+        lambda ami: [aws.ec2.GetAmiFilterArgs(name="image-id", values=[ami])]
+    )
+    found = aws.ec2.get_ami_output(
+        filters=filters,
+        most_recent=True,
+        include_deprecated=True,
+        opts=pulumi.InvokeOutputOptions(provider=provider, parent=parent),
+    )
+    return found.root_device_name
 
 
 def network_interfaces(
@@ -73,10 +97,12 @@ def network_interfaces(
     ]
 
 
-def root_volume(pool: PoolSpec) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+def root_volume(
+    pool: PoolSpec, device_name: pulumi.Input[str]
+) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
     root = pool.root_volume
     return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-        device_name=root.device_name,
+        device_name=device_name,
         ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
             volume_size=root.size_gib,
             volume_type=root.volume_type,
@@ -144,10 +170,11 @@ class NodePool(pulumi.ComponentResource):
         self, spec: AwsPlan, plan: ClusterPlan, pool: PoolSpec, inputs: PoolInputs
     ) -> aws.ec2.LaunchTemplate:
         metadata = pool.metadata
+        image = image_id(pool, self._aws, self)
         return aws.ec2.LaunchTemplate(
             child(pool.resource_name, "lt"),
             description=f"GPU nodes of pool {pool.name} of cluster {spec.cluster}",
-            image_id=image_id(pool, self._aws, self),
+            image_id=image,
             instance_type=pool.instance_type,
             key_name=pool.key_name,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(
@@ -158,7 +185,7 @@ class NodePool(pulumi.ComponentResource):
                 http_tokens=metadata.http_tokens,
                 http_put_response_hop_limit=metadata.http_put_response_hop_limit,
             ),
-            block_device_mappings=[root_volume(pool)],
+            block_device_mappings=[root_volume(pool, root_device_name(pool, image, self._aws, self))],
             network_interfaces=network_interfaces(pool, inputs),
             instance_market_options=market_options(pool),
             capacity_reservation_specification=reservation(pool),
@@ -167,6 +194,12 @@ class NodePool(pulumi.ComponentResource):
             tags=spec.tags,
             opts=child_opts(self, self._aws),
         )
+
+    def _placement_group_name(self, pool: PoolSpec) -> pulumi.Input[str] | None:
+        """The pool's new cluster placement group, else the existing one it names, else none."""
+        if self.placement_group is not None:
+            return self.placement_group.name
+        return pool.placement_group
 
     def _group(self, pool: PoolSpec, inputs: PoolInputs) -> aws.autoscaling.Group:
         template = self.launch_template
@@ -179,17 +212,19 @@ class NodePool(pulumi.ComponentResource):
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
-            placement_group=self.placement_group.name if self.placement_group is not None else None,
+            placement_group=self._placement_group_name(pool),
             health_check_type="EC2",
             # A fabric pool lives in one AZ: never move nodes out of the placement group to "rebalance" zones.
             suspended_processes=list(pool.suspended_processes),
             # `pulumi destroy` terminates the nodes instead of waiting on them: no billed GPU node is left.
             force_delete=True,
-            # See plan.ASG_WAIT_FOR_CAPACITY: waiting is what reports a capacity shortage as a failed deploy.
+            # See specs.ASG_WAIT_FOR_CAPACITY: waiting is what reports a capacity shortage as a failed deploy.
+            # Capacity blocks wait "0" (specs.ASG_WAIT_FOR_CAPACITY_BLOCK): a block may start after
+            # `pulumi up`; the group keeps retrying its launches and the nodes come up when the block starts.
             wait_for_capacity_timeout=pool.wait_for_capacity_timeout,
             tags=[
                 aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
                 for key, value in sorted(pool.instance_tags.items())
             ],
-            opts=child_opts(self, self._aws),
+            opts=child_opts(self, self._aws, depends_on=list(inputs.launch_dependencies)),
         )

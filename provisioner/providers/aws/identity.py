@@ -9,12 +9,37 @@ import pulumi
 import pulumi_aws as aws
 
 from provisioner.providers.aws.common import IDENTITY_TYPE, child_opts, component_opts
-from provisioner.providers.aws.plan import AwsPlan, child, node_policy
+from provisioner.providers.aws.plan import AwsPlan, KeyGrantSpec, autoscaling_role_arn, child, node_policy
+
+
+def ebs_key_grant(
+    spec: AwsPlan, grant: KeyGrantSpec, provider: aws.Provider, parent: pulumi.Resource
+) -> aws.kms.Grant:
+    """Let the Auto Scaling service-linked role use the customer key that encrypts the root volumes.
+
+    Auto Scaling launches the nodes with that role; without a grant (or a key policy statement) on the key,
+    every launch fails with Client.InternalError. The role exists once the account has had an auto scaling
+    group (or after `aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com`)."""
+    invoke = pulumi.InvokeOutputOptions(provider=provider, parent=parent)
+    account = aws.get_caller_identity_output(opts=invoke).account_id
+    partition = spec.partition
+    key_id: pulumi.Input[str] = grant.key_id
+    if grant.resolve_alias:  # CreateGrant takes a key id or key ARN, never an alias
+        key_id = aws.kms.get_key_output(key_id=grant.key_id, opts=invoke).arn
+    return aws.kms.Grant(
+        grant.resource_name,
+        key_id=key_id,
+        grantee_principal=account.apply(lambda account_id: autoscaling_role_arn(partition, account_id)),
+        operations=list(grant.operations),
+        opts=child_opts(parent, provider),
+    )
 
 
 class Identity(pulumi.ComponentResource):
     role: aws.iam.Role
     instance_profile: aws.iam.InstanceProfile
+    key_grant: aws.kms.Grant | None
+    """The Auto Scaling role's grant on options.kms_key_id; the node groups launch only once it exists."""
 
     def __init__(
         self,
@@ -52,4 +77,6 @@ class Identity(pulumi.ComponentResource):
             tags=spec.tags,
             opts=child_opts(self, provider, depends_on=grants),
         )
+        grant = spec.identity.ebs_key_grant
+        self.key_grant = None if grant is None else ebs_key_grant(spec, grant, provider, self)
         self.register_outputs({"role_arn": self.role.arn, "instance_profile_arn": self.instance_profile.arn})

@@ -6,7 +6,21 @@ import pulumi
 import pulumi_aws as aws
 
 from provisioner.providers.aws.common import NETWORK_TYPE, add_sg_rules, child_opts, component_opts
-from provisioner.providers.aws.plan import AwsPlan, child
+from provisioner.providers.aws.plan import AwsPlan, child, pick_zone
+
+
+def looked_up_zone(spec: AwsPlan, provider: aws.Provider, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The first zone of the region that offers every pool's instance type, asked of EC2 at deploy time
+    (GPU shapes live in some zones only, and zone letters differ between accounts). Fails the deploy with a
+    clear message when no zone offers them all."""
+    kinds = spec.network.zone_instance_types
+    offerings = aws.ec2.get_instance_type_offerings_output(
+        location_type="availability-zone",
+        filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=list(kinds))],
+        opts=pulumi.InvokeOutputOptions(provider=provider, parent=parent),
+    )
+    region = spec.region
+    return offerings.apply(lambda found: pick_zone(region, kinds, found.locations, found.instance_types))
 
 
 class Network(pulumi.ComponentResource):
@@ -15,6 +29,8 @@ class Network(pulumi.ComponentResource):
 
     vpc_id: pulumi.Output[str]
     private_subnet_id: pulumi.Output[str]
+    zone: pulumi.Output[str | None]
+    """The zone of the created subnets (declared or looked up); None with an existing network."""
     security_group: aws.ec2.SecurityGroup
 
     def __init__(self, spec: AwsPlan, provider: aws.Provider, parent: pulumi.Resource) -> None:
@@ -22,19 +38,23 @@ class Network(pulumi.ComponentResource):
         self._spec, self._aws = spec, provider
         net = spec.network
         if net.create:
+            zone: pulumi.Input[str] = net.zone or looked_up_zone(spec, provider, self)
             vpc = self._vpc()
-            private = self._subnet("private", vpc, net.private_cidr)
-            public = self._subnet("public", vpc, net.public_cidr)
+            private = self._subnet("private", vpc, net.private_cidr, zone)
+            public = self._subnet("public", vpc, net.public_cidr, zone)
             self._routes(vpc, private, public)
             self.vpc_id, self.private_subnet_id = vpc.id, private.id
+            self.zone = private.availability_zone
         else:
             self.vpc_id = pulumi.Output.from_input(net.vpc_id or "")
             self.private_subnet_id = pulumi.Output.from_input(net.subnet_id or "")
+            self.zone = pulumi.Output.from_input(None)
         self.security_group = self._security_group()
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,
                 "private_subnet_id": self.private_subnet_id,
+                "zone": self.zone,
                 "security_group_id": self.security_group.id,
             }
         )
@@ -52,15 +72,21 @@ class Network(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _subnet(self, kind: str, vpc: aws.ec2.Vpc, cidr: str | None) -> aws.ec2.Subnet:
+    def _subnet(
+        self, kind: str, vpc: aws.ec2.Vpc, cidr: str | None, zone: pulumi.Input[str]
+    ) -> aws.ec2.Subnet:
+        # A looked-up zone is kept once the subnet exists: a later answer (another pool's shape, a change in
+        # what EC2 offers) must not replace the network, and with it the filesystem and every node. A
+        # declared zone is the user's to change.
+        ignore = ["availabilityZone"] if self._spec.network.zone_lookup else None
         return aws.ec2.Subnet(
             child(self._spec.name, kind),
             vpc_id=vpc.id,
             cidr_block=cidr,
-            availability_zone=self._spec.network.zone,
+            availability_zone=zone,
             map_public_ip_on_launch=False,
             tags={**self._spec.tags, "provisioner:subnet": kind},
-            opts=self._opts(),
+            opts=child_opts(self, self._aws, ignore_changes=ignore),
         )
 
     def _route_table(

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from provisioner.plan import ClusterPlan, PoolPlan
 from provisioner.providers.aws.specs import (
     ASG_WAIT_FOR_CAPACITY,
+    ASG_WAIT_FOR_CAPACITY_BLOCK,
+    AUTOSCALING_ROLE_PATH,
     BUCKET_PREFIX_MAX,
+    EBS_KEY_GRANT_OPERATIONS,
     LUSTRE_PORTS,
     MANAGED_TAG_KEYS,
     MAX_TAGS,
@@ -30,6 +33,7 @@ from provisioner.providers.aws.specs import (
     Direction,
     IdentitySpec,
     InterfaceSpec,
+    KeyGrantSpec,
     LustreSpec,
     MetadataSpec,
     NetworkSpec,
@@ -41,7 +45,10 @@ from provisioner.spec import AwsOptions, Bucket, CapacityKind, Interconnect, Lus
 
 __all__ = [
     "ASG_WAIT_FOR_CAPACITY",
+    "ASG_WAIT_FOR_CAPACITY_BLOCK",
+    "AUTOSCALING_ROLE_PATH",
     "BUCKET_PREFIX_MAX",
+    "EBS_KEY_GRANT_OPERATIONS",
     "LUSTRE_PORTS",
     "MANAGED_TAG_KEYS",
     "MAX_TAGS",
@@ -54,6 +61,7 @@ __all__ = [
     "Direction",
     "IdentitySpec",
     "InterfaceSpec",
+    "KeyGrantSpec",
     "LustreSpec",
     "MetadataSpec",
     "NetworkSpec",
@@ -61,6 +69,7 @@ __all__ = [
     "RootVolumeSpec",
     "SgRule",
     "assume_role_policy",
+    "autoscaling_role_arn",
     "aws_options",
     "aws_plan",
     "bucket_prefix",
@@ -71,15 +80,19 @@ __all__ = [
     "cluster_sg_rules",
     "identity_spec",
     "instance_tags",
+    "key_grant_spec",
     "lustre_spec",
     "network_interfaces",
     "network_spec",
     "node_policy",
     "partition_of",
+    "pick_zone",
     "pool_spec",
+    "root_device",
     "slug",
     "subnet_cidrs",
     "tls_only_bucket_policy",
+    "wait_for_capacity_timeout",
     "zone_of",
 ]
 
@@ -117,15 +130,41 @@ def check_tags(tags: dict[str, str], what: str) -> dict[str, str]:
 # --- network ------------------------------------------------------------------------------------------------
 
 
-def zone_of(plan: ClusterPlan) -> str:
-    """The single AZ of a created network: the zone the pools declare, else the region's `a` zone."""
+def zone_of(plan: ClusterPlan) -> str | None:
+    """The single AZ of a created network: the zone the pools declare, else None = look it up at deploy time.
+
+    Never a guessed letter: GPU shapes are offered in some zones only, and letters name different zones in
+    different accounts."""
     zones = sorted({p.zone for p in plan.pools if p.zone})
     if len(zones) > 1:
         raise AwsPlanError(
             f"pools of cluster {plan.name!r} ask for zones {zones}; a created network has one zone: "
             "give every pool the same zone (or none)"
         )
-    return zones[0] if zones else f"{plan.region}a"
+    return zones[0] if zones else None
+
+
+def pick_zone(
+    region: str, instance_types: Iterable[str], locations: Sequence[str], offered: Sequence[str]
+) -> str:
+    """The alphabetically first zone of `region` that offers every one of `instance_types`.
+
+    `locations` and `offered` are the parallel lists of an instance type offerings lookup (zone, instance
+    type). Local and Wavelength zones (`us-east-1-bos-1a`) are skipped: a cluster network needs a full AZ."""
+    wanted = sorted(set(instance_types))
+    zone_name = re.compile(rf"{re.escape(region)}[a-z]")
+    by_type: dict[str, set[str]] = {kind: set() for kind in wanted}
+    for zone, kind in zip(locations, offered, strict=True):
+        if kind in by_type and zone_name.fullmatch(zone):
+            by_type[kind].add(zone)
+    common = set.intersection(*by_type.values()) if by_type else set()
+    if not common:
+        where = "; ".join(f"{kind}: {', '.join(sorted(z)) or 'none'}" for kind, z in by_type.items())
+        raise AwsPlanError(
+            f"no availability zone of {region} offers all of {wanted} ({where}); set zone= on the pools, "
+            "or put the instance types no common zone offers in another cluster"
+        )
+    return min(common)
 
 
 def subnet_cidrs(vpc: IPv4Network) -> tuple[str, str]:
@@ -187,9 +226,11 @@ def network_spec(plan: ClusterPlan) -> NetworkSpec:
         raise AwsPlanError(
             f"network.vpc_id={net.vpc_id!r} needs subnet_ids (the private subnet of the nodes)"
         )
+    zone = None if existing else zone_of(plan)
+    lookup = not existing and zone is None
     return NetworkSpec(
         create=not existing,
-        zone=None if existing else zone_of(plan),
+        zone=zone,
         vpc_id=net.vpc_id,
         subnet_id=net.subnet_ids[0] if existing else None,
         vpc_cidr=None if existing else str(net.cidr),
@@ -197,6 +238,7 @@ def network_spec(plan: ClusterPlan) -> NetworkSpec:
         public_cidr=public,
         s3_service=f"com.amazonaws.{plan.region}.s3",
         cluster_sg_rules=cluster_sg_rules(plan),
+        zone_instance_types=tuple(sorted({p.instance_type for p in plan.pools})) if lookup else (),
     )
 
 
@@ -220,15 +262,36 @@ def _policy_key(arn: str, taken: set[str]) -> str:
     return key
 
 
+def autoscaling_role_arn(partition: str, account_id: str) -> str:
+    """ARN of the Auto Scaling service-linked role of an account (the role the groups launch nodes with)."""
+    return f"arn:{partition}:iam::{account_id}:role/{AUTOSCALING_ROLE_PATH}"
+
+
+def key_grant_spec(name: str, kms_key_id: str | None) -> KeyGrantSpec | None:
+    """With a customer key on the root volumes, Auto Scaling must be allowed to use it, or launches fail."""
+    if not kms_key_id:
+        return None
+    alias = kms_key_id.startswith("alias/") or (kms_key_id.startswith("arn:") and ":alias/" in kms_key_id)
+    return KeyGrantSpec(
+        resource_name=child(name, "ebs-key-grant"),
+        key_id=kms_key_id,
+        resolve_alias=alias,
+        grantee_role_path=AUTOSCALING_ROLE_PATH,
+        operations=EBS_KEY_GRANT_OPERATIONS,
+    )
+
+
 def identity_spec(name: str, plan: ClusterPlan) -> IdentitySpec:
     partition = partition_of(plan.region)
-    arns = [f"arn:{partition}:iam::aws:policy/{SSM_CORE_POLICY}", *aws_options(plan).extra_policy_arns]
+    options = aws_options(plan)
+    arns = [f"arn:{partition}:iam::aws:policy/{SSM_CORE_POLICY}", *options.extra_policy_arns]
     taken: set[str] = set()
     managed = {_policy_key(arn, taken): arn for arn in dict.fromkeys(arns)}
     return IdentitySpec(
         resource_name=child(name, "identity"),
         assume_role_policy=assume_role_policy(),
         managed_policy_arns=managed,
+        ebs_key_grant=key_grant_spec(name, options.kms_key_id),
     )
 
 
@@ -296,6 +359,20 @@ def capacity_spec(pool: PoolPlan) -> CapacitySpec:
     return CapacitySpec(market_type=market, reservation_id=pool.reservation_id if needs_id else None)
 
 
+def wait_for_capacity_timeout(pool: PoolPlan) -> str:
+    """How long `pulumi up` waits for the pool's nodes (see ASG_WAIT_FOR_CAPACITY and ..._BLOCK)."""
+    if pool.capacity is CapacityKind.CAPACITY_BLOCK:
+        return ASG_WAIT_FOR_CAPACITY_BLOCK
+    return ASG_WAIT_FOR_CAPACITY
+
+
+def root_device(pool: PoolPlan, ssm_parameter_override: str | None) -> str | None:
+    """The root device of the catalog's Ubuntu GPU image; None (look it up) for any other image."""
+    if pool.software.image is not None or ssm_parameter_override:
+        return None
+    return ROOT_DEVICE
+
+
 def instance_tags(plan: ClusterPlan, pool: PoolPlan) -> dict[str, str]:
     """Cluster tags, the pool's labels and a Name; the keys tools rely on always keep our values."""
     tags = {**plan.tags, **pool.labels, "Name": f"{plan.name}-{pool.name}"}
@@ -314,14 +391,21 @@ def pool_spec(name: str, plan: ClusterPlan, pool: PoolPlan) -> PoolSpec:
         source=pool,
         instance_type=pool.instance_type,
         nodes=pool.nodes,
-        placement_strategy="cluster" if pool.placement == "cluster" else None,
+        # A new cluster placement group only where the plan asks for one; a named group is launched into as
+        # is. Reserved capacity (reservations, capacity blocks) gets neither unless it names a group: AWS
+        # places it, and a new group could miss it.
+        placement_strategy="cluster" if pool.placement == "cluster" and not pool.placement_group else None,
+        placement_group=pool.placement_group,
         image_id=pool.software.image,
         image_parameter=None if pool.software.image else parameter,
-        root_volume=RootVolumeSpec(ROOT_DEVICE, pool.root_volume_gib, "gp3", options.kms_key_id),
+        root_volume=RootVolumeSpec(
+            root_device(pool, options.ami_ssm_parameter), pool.root_volume_gib, "gp3", options.kms_key_id
+        ),
         interfaces=network_interfaces(pool, plan.network.public_ips),
         capacity=capacity_spec(pool),
         instance_tags=instance_tags(plan, pool),
         key_name=options.key_name,
+        wait_for_capacity_timeout=wait_for_capacity_timeout(pool),
     )
 
 

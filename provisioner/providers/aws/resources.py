@@ -46,11 +46,13 @@ class AwsEmitter:
             security_group_id=network.security_group.id,
             instance_profile_arn=identity.instance_profile.arn,
             lustre=lustre_mounts(filesystems),
+            launch_dependencies=[identity.key_grant] if identity.key_grant is not None else [],
         )
         pools = [NodePool(spec, plan, pool, inputs, provider, parent) for pool in spec.pools]
         return {
             "vpc_id": network.vpc_id,
             "private_subnet_id": network.private_subnet_id,
+            "zone": network.zone,
             "security_group_id": network.security_group.id,
             "node_role_arn": identity.role.arn,
             "pools": {p.spec.name: p.group.name for p in pools},

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from provisioner.errors import ProvisionerError
-from provisioner.plan import PoolPlan
+from provisioner.providers.aws import MAX_TAGS_PER_RESOURCE
+
+if TYPE_CHECKING:  # a type only: validation imports this module while `provisioner.plan` is loading
+    from provisioner.plan import PoolPlan
 
 SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
 """Managed policy that lets Session Manager reach the nodes (instead of SSH)."""
 
 ROOT_DEVICE = "/dev/sda1"
-"""Root device of the Ubuntu Deep Learning AMIs (a custom AMI with another root device needs its own)."""
+"""Root device of the Ubuntu Deep Learning AMIs of the catalog. Any other image (software.image, or
+options.ami_ssm_parameter) has its root device looked up at deploy time: a mapping for a device the image does
+not boot from would add a second, unused volume and leave the real root volume unencrypted."""
 
 LUSTRE_PORTS: tuple[tuple[int, int], ...] = ((988, 988), (1018, 1023))
 """TCP ports FSx for Lustre servers and clients talk on."""
 
-MAX_TAGS = 50
+MAX_TAGS = MAX_TAGS_PER_RESOURCE
 """EC2, ASG, FSx and S3 accept at most 50 user tags per resource."""
 
 BUCKET_PREFIX_MAX = 37
@@ -30,6 +35,26 @@ Not "0" (do not wait): when EC2 has no capacity for the shape (InsufficientInsta
 capacity block, a spot shortage), waiting is what turns it into a failed `pulumi up` instead of a green
 deploy with no GPU node. 20 minutes leaves room for large GPU shapes, which take minutes to launch and pass
 their status checks."""
+
+ASG_WAIT_FOR_CAPACITY_BLOCK = "0"
+"""Capacity-block pools do not wait: a block is bought ahead for a future start time, so `pulumi up` often
+runs before it begins and no node can launch yet. The group keeps retrying its launches and the nodes come up
+when the block starts; waiting would fail (or hold) the deploy for capacity that is not due yet."""
+
+AUTOSCALING_ROLE_PATH = "aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+"""The default service-linked role EC2 Auto Scaling launches instances with (the groups set no other)."""
+
+EBS_KEY_GRANT_OPERATIONS: tuple[str, ...] = (
+    "Encrypt",
+    "Decrypt",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "DescribeKey",
+    "CreateGrant",
+)
+"""What Auto Scaling needs on a customer managed key to launch instances with volumes encrypted by it."""
 
 MANAGED_TAG_KEYS = ("provisioner:cluster", "managed-by")
 
@@ -62,8 +87,9 @@ class NetworkSpec:
     create: bool
     """True = create a VPC with a private and a public subnet; False = use `vpc_id`/`subnet_id`."""
     zone: str | None
-    """The one availability zone of the created subnets (a cluster placement group spans one AZ); None with
-    an existing network, whose subnet decides."""
+    """The one availability zone of the created subnets (a cluster placement group spans one AZ): the zone the
+    pools declare. None with a created network = look it up at deploy time (the first zone that offers every
+    instance type in `zone_instance_types`); None with an existing network, whose subnet decides."""
     vpc_id: str | None
     subnet_id: str | None
     vpc_cidr: str | None
@@ -73,6 +99,13 @@ class NetworkSpec:
     s3_service: str
     """Service name of the S3 gateway endpoint."""
     cluster_sg_rules: tuple[SgRule, ...]
+    zone_instance_types: tuple[str, ...] = ()
+    """Instance types the looked-up zone must offer (all pools'); empty unless the zone is looked up."""
+
+    @property
+    def zone_lookup(self) -> bool:
+        """True: the zone of the created subnets is chosen at deploy time."""
+        return self.create and self.zone is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +127,9 @@ class CapacitySpec:
 
 @dataclass(frozen=True, slots=True)
 class RootVolumeSpec:
-    device_name: str
+    device_name: str | None
+    """The image's root device; None = look it up from the image at deploy time (any image but the
+    catalog's)."""
     size_gib: int
     volume_type: str
     kms_key_id: str | None
@@ -119,6 +154,9 @@ class PoolSpec:
     instance_type: str
     nodes: int
     placement_strategy: str | None
+    """"cluster" = create a cluster placement group for the pool; None = create none."""
+    placement_group: str | None
+    """Name of an existing placement group to launch into (never together with `placement_strategy`)."""
     image_id: str | None
     """A custom AMI id; None = resolve `image_parameter` (an SSM public parameter) at deploy time."""
     image_parameter: str | None
@@ -163,12 +201,29 @@ class BucketSpec:
     protect: bool
 
 
+@dataclass(frozen=True, slots=True)
+class KeyGrantSpec:
+    """A KMS grant that lets the Auto Scaling service-linked role use the customer key of the root volumes
+    (without it every launch fails with Client.InternalError)."""
+
+    resource_name: str
+    key_id: str
+    """options.kms_key_id as declared: key id, key ARN, alias name or alias ARN."""
+    resolve_alias: bool
+    """True: `key_id` names an alias, which CreateGrant does not accept; resolve it to the key's ARN first."""
+    grantee_role_path: str
+    """Path and name of the grantee role; its ARN is arn:{partition}:iam::{account}:role/{path}."""
+    operations: tuple[str, ...] = EBS_KEY_GRANT_OPERATIONS
+
+
 @dataclass(frozen=True)
 class IdentitySpec:
     resource_name: str
     assume_role_policy: dict[str, Any]
     managed_policy_arns: dict[str, str]
     """Resource-name suffix -> policy ARN (SSM core + options.extra_policy_arns)."""
+    ebs_key_grant: KeyGrantSpec | None = None
+    """Set when options.kms_key_id encrypts the root volumes."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,16 @@ from provisioner.component import GpuCluster
 from provisioner.spec import Cluster
 
 FAKE_AMI = "ami-0123456789abcdef0"
+ACCOUNT_ID = "123456789012"
+CUSTOM_ROOT_DEVICE = "/dev/xvda"
 SSM_GET_PARAMETER = "aws:ssm/getParameter:getParameter"
+GET_OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
+GET_AMI = "aws:ec2/getAmi:getAmi"
+GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_KMS_KEY = "aws:kms/getKey:getKey"
+
+Answer = Callable[[dict[str, Any]], dict[str, Any]]
+"""A data source's result, from its arguments (wire names: `filters`, `locationType`, ...)."""
 
 
 @dataclass
@@ -33,6 +43,7 @@ class Registration:
     protect: bool | None
     custom: bool
     dependencies: list[str]
+    ignore_changes: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,10 +65,91 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def filter_values(args: dict[str, Any], name: str) -> list[str]:
+    return next((list(f["values"]) for f in args.get("filters") or [] if f.get("name") == name), [])
+
+
+def offerings(zones: Mapping[str, list[str]]) -> Answer:
+    """An instance type offerings answer: zone -> the instance types it offers (of those asked for)."""
+
+    def answer(args: dict[str, Any]) -> dict[str, Any]:
+        asked = set(filter_values(args, "instance-type"))
+        pairs = [(zone, kind) for zone, kinds in zones.items() for kind in kinds if kind in asked]
+        return {
+            "id": "us-east-1",
+            "region": "us-east-1",
+            "locationType": args.get("locationType"),
+            "locations": [zone for zone, _ in pairs],
+            "instanceTypes": [kind for _, kind in pairs],
+            "locationTypes": ["availability-zone" for _ in pairs],
+        }
+
+    return answer
+
+
+def _offered_in_abc(args: dict[str, Any]) -> dict[str, Any]:
+    """Every requested type in zones a, b and c of the region (us-east-1 unless the call names another)."""
+    region = args.get("region") or "us-east-1"
+    kinds = filter_values(args, "instance-type")
+    return offerings({f"{region}{z}": kinds for z in "abc"})(args) | {"id": region, "region": region}
+
+
+def ami(root_device: str = CUSTOM_ROOT_DEVICE) -> Answer:
+    """A getAmi answer: the image asked for (by its image-id filter), booting from `root_device`."""
+
+    def answer(args: dict[str, Any]) -> dict[str, Any]:
+        image = next(iter(filter_values(args, "image-id")), FAKE_AMI)
+        return {
+            "id": image,
+            "imageId": image,
+            "architecture": "x86_64",
+            "name": "custom-gpu-image",
+            "rootDeviceName": root_device,
+            "rootDeviceType": "ebs",
+        }
+
+    return answer
+
+
+def _caller_identity(args: dict[str, Any]) -> dict[str, Any]:
+    arn = f"arn:aws:iam::{ACCOUNT_ID}:user/test"
+    return {"id": ACCOUNT_ID, "accountId": ACCOUNT_ID, "arn": arn, "userId": "AIDATEST"}
+
+
+def _kms_key(args: dict[str, Any]) -> dict[str, Any]:
+    arn = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/0000aaaa-resolved-from-{args['keyId'].split('/')[-1]}"
+    return {"id": arn.rsplit("/", 1)[-1], "keyId": args["keyId"], "arn": arn, "enabled": True}
+
+
+def _ssm_parameter(args: dict[str, Any]) -> dict[str, Any]:
+    name = args.get("name", "")
+    return {
+        "id": name,
+        "arn": f"arn:aws:ssm:us-east-1::parameter{name}",
+        "name": name,
+        "type": "String",
+        "value": FAKE_AMI,
+        "insecureValue": FAKE_AMI,
+        "version": 1,
+        "withDecryption": False,
+        "region": "us-east-1",
+    }
+
+
+DEFAULT_ANSWERS: dict[str, Answer] = {
+    SSM_GET_PARAMETER: _ssm_parameter,
+    GET_OFFERINGS: _offered_in_abc,
+    GET_AMI: ami(),
+    GET_CALLER_IDENTITY: _caller_identity,
+    GET_KMS_KEY: _kms_key,
+}
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, answers: Mapping[str, Answer] | None = None) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[MockCallArgs] = []
+        self.answers = {**DEFAULT_ANSWERS, **(answers or {})}
         self._lock = threading.Lock()
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -68,20 +160,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         with self._lock:
             self.calls.append(args)
-        if args.token == SSM_GET_PARAMETER:
-            name = args.args.get("name", "")
-            return {
-                "id": name,
-                "arn": f"arn:aws:ssm:us-east-1::parameter{name}",
-                "name": name,
-                "type": "String",
-                "value": FAKE_AMI,
-                "insecureValue": FAKE_AMI,
-                "version": 1,
-                "withDecryption": False,
-                "region": "us-east-1",
-            }, []
-        return {}, []  # the mock monitor iterates the failures: a list, never None
+        answer = self.answers.get(args.token)
+        # the mock monitor iterates the failures: a list, never None
+        return (answer(dict(args.args)) if answer else {}), []
 
 
 class RecordingMonitor(MockMonitor):
@@ -104,6 +185,7 @@ class RecordingMonitor(MockMonitor):
                 protect=request.protect if request.HasField("protect") else None,
                 custom=request.custom,
                 dependencies=list(request.dependencies),
+                ignore_changes=list(request.ignoreChanges),
             )
             with self._lock:
                 self.recorded.append(registration)
@@ -152,6 +234,9 @@ class Deployment:
     def user_data(self, pool: str) -> str:
         return base64.b64decode(self.launch_template(pool)["userData"]).decode()
 
+    def calls_to(self, token: str) -> list[MockCallArgs]:
+        return [c for c in self.calls if c.token == token]
+
 
 def _ensure_event_loop() -> None:
     """The SDK runs on the thread's current event loop; other tests (asyncio.run, ...) may have closed or
@@ -164,11 +249,14 @@ def _ensure_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def deploy(cluster: Cluster, name: str | None = None) -> Deployment:
+def deploy(
+    cluster: Cluster, name: str | None = None, *, answers: Mapping[str, Answer] | None = None
+) -> Deployment:
     """Plan and emit `cluster` as `GpuCluster(name or cluster.name, cluster)` under mocks (preview=False, so
-    every output resolves and every dependent resource registers)."""
+    every output resolves and every dependent resource registers). `answers` replace the default results of
+    data sources, by token (e.g. `{GET_OFFERINGS: offerings({...})}`)."""
     _ensure_event_loop()
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(answers)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="test", stack="dev", preview=False, monitor=monitor)
     resolved: dict[str, Any] = {}

@@ -12,9 +12,25 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from aws_harness import FAKE_AMI, SSM_GET_PARAMETER, Deployment, Registration, deploy, make_cluster
+from aws_harness import (
+    ACCOUNT_ID,
+    CUSTOM_ROOT_DEVICE,
+    FAKE_AMI,
+    GET_AMI,
+    GET_CALLER_IDENTITY,
+    GET_KMS_KEY,
+    GET_OFFERINGS,
+    SSM_GET_PARAMETER,
+    Deployment,
+    Registration,
+    ami,
+    deploy,
+    make_cluster,
+    offerings,
+)
 
-from provisioner.spec import CapacityKind, Network, NodePool, Software
+from provisioner.providers.aws import INFO, compute
+from provisioner.spec import AwsOptions, CapacityKind, Network, NodePool, Software
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -26,6 +42,11 @@ PLACEMENT = "aws:ec2/placementGroup:PlacementGroup"
 FSX = "aws:fsx/lustreFileSystem:LustreFileSystem"
 BUCKET = "aws:s3/bucket:Bucket"
 SG = "aws:ec2/securityGroup:SecurityGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
+GRANT = "aws:kms/grant:Grant"
+AUTOSCALING_ROLE = (
+    f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+)
 COMPONENTS = {
     "provisioner:aws:Network",
     "provisioner:aws:Identity",
@@ -36,6 +57,7 @@ COMPONENTS = {
 # Resources that take no tags in AWS (associations, attachments, bucket sub-resources, routes).
 UNTAGGABLE = {
     "aws:ec2/route:Route",
+    "aws:kms/grant:Grant",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
     "aws:iam/rolePolicy:RolePolicy",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
@@ -85,6 +107,50 @@ def test_placement_group_only_for_multi_node_efa_pools(shapes: Deployment) -> No
     assert "placementGroup" not in asgs["shapes-p4d-asg"]
 
 
+def test_named_placement_group_is_launched_into_and_none_is_created() -> None:
+    pools = [
+        NodePool(name="own", gpu="H100", nodes=4, placement_group="team-pg"),
+        NodePool(name="new", gpu="H100", nodes=2),
+    ]
+    d = deploy(make_cluster(pools=pools, storage=[]))
+    assert [r.name for r in d.of_type(PLACEMENT)] == ["llm-new-pg"]
+    asgs = {r.name: r.inputs for r in d.of_type(ASG)}
+    assert asgs["llm-own-asg"]["placementGroup"] == "team-pg"
+    assert asgs["llm-new-asg"]["placementGroup"] == "llm-new-pg-physical"
+
+
+def test_reserved_capacity_gets_no_new_placement_group() -> None:
+    """AWS places a reservation's or a capacity block's capacity: a new cluster group could miss it."""
+    pools = [
+        NodePool(
+            name="odcr", gpu="H100", nodes=2, capacity="reservation", reservation_id="cr-1", zone="us-east-1b"
+        ),
+        NodePool(
+            name="block",
+            gpu="H100",
+            nodes=2,
+            capacity="capacity-block",
+            reservation_id="cr-2",
+            zone="us-east-1b",
+        ),
+        NodePool(
+            name="pinned",
+            gpu="H100",
+            nodes=2,
+            capacity="reservation",
+            reservation_id="cr-3",
+            zone="us-east-1b",
+            placement_group="cr-3-pg",
+        ),
+    ]
+    d = deploy(make_cluster(pools=pools, storage=[]))
+    assert not d.of_type(PLACEMENT)
+    asgs = {r.name: r.inputs for r in d.of_type(ASG)}
+    assert "placementGroup" not in asgs["llm-odcr-asg"]
+    assert "placementGroup" not in asgs["llm-block-asg"]
+    assert asgs["llm-pinned-asg"]["placementGroup"] == "cr-3-pg"
+
+
 @pytest.mark.parametrize("pool", ["p5", "p4d", "p5en", "p6", "g6"])
 def test_launch_template_hardening(shapes: Deployment, pool: str) -> None:
     lt = shapes.launch_template(pool)
@@ -116,6 +182,33 @@ def test_custom_ami_skips_the_lookup() -> None:
     d = deploy(make_cluster(software=Software(image="ami-0custom0000000000")))
     assert d.launch_template("gpu")["imageId"] == "ami-0custom0000000000"
     assert not [c for c in d.calls if c.token == SSM_GET_PARAMETER]
+
+
+def test_catalog_image_root_device_needs_no_lookup(default: Deployment) -> None:
+    assert default.launch_template("gpu")["blockDeviceMappings"][0]["deviceName"] == "/dev/sda1"
+    assert not default.calls_to(GET_AMI)
+
+
+@pytest.mark.parametrize("device", [CUSTOM_ROOT_DEVICE, "/dev/nvme0n1"])
+def test_custom_ami_root_volume_is_the_images_own_root_device(device: str) -> None:
+    """The encrypted mapping must name the device the image boots from, or the real root stays unencrypted."""
+    cluster = make_cluster(software=Software(image="ami-0custom0000000000"), storage=[])
+    d = deploy(cluster, answers={GET_AMI: ami(device)})
+    (root,) = d.launch_template("gpu")["blockDeviceMappings"]
+    assert root["deviceName"] == device
+    assert root["ebs"]["encrypted"] == "true"
+    (call,) = d.calls_to(GET_AMI)
+    assert call.args["filters"] == [{"name": "image-id", "values": ["ami-0custom0000000000"]}]
+    assert "owners" not in call.args  # any image the account may launch, shared ones included
+    assert call.args["includeDeprecated"] is True
+    assert "::llm-aws::" in call.provider
+
+
+def test_ssm_parameter_override_looks_up_the_root_device_of_the_image_it_names() -> None:
+    d = deploy(make_cluster(options=AwsOptions(ami_ssm_parameter="/team/gpu-ami"), storage=[]))
+    (call,) = d.calls_to(GET_AMI)
+    assert call.args["filters"] == [{"name": "image-id", "values": [FAKE_AMI]}]
+    assert d.launch_template("gpu")["blockDeviceMappings"][0]["deviceName"] == CUSTOM_ROOT_DEVICE
 
 
 def test_kms_key_and_key_pair(hardened: Deployment) -> None:
@@ -151,11 +244,24 @@ def test_user_data_mounts_lustre_is_small_and_holds_no_secret(shapes: Deployment
 
 
 def test_capacity_kinds() -> None:
+    zone = "us-east-1b"
     pools = [
-        NodePool(name="spot", gpu="H100", nodes=2, capacity=CapacityKind.SPOT),
-        NodePool(name="odcr", gpu="H100", nodes=2, capacity=CapacityKind.RESERVATION, reservation_id="cr-0a"),
+        NodePool(name="spot", gpu="H100", nodes=2, capacity=CapacityKind.SPOT, zone=zone),
         NodePool(
-            name="block", gpu="H100", nodes=2, capacity=CapacityKind.CAPACITY_BLOCK, reservation_id="cr-0b"
+            name="odcr",
+            gpu="H100",
+            nodes=2,
+            capacity=CapacityKind.RESERVATION,
+            reservation_id="cr-0a",
+            zone=zone,
+        ),
+        NodePool(
+            name="block",
+            gpu="H100",
+            nodes=2,
+            capacity=CapacityKind.CAPACITY_BLOCK,
+            reservation_id="cr-0b",
+            zone=zone,
         ),
     ]
     d = deploy(make_cluster(pools=pools))
@@ -169,6 +275,9 @@ def test_capacity_kinds() -> None:
         block["capacityReservationSpecification"]["capacityReservationTarget"]["capacityReservationId"]
         == "cr-0b"
     )
+    waits = {r.name: r.inputs["waitForCapacityTimeout"] for r in d.of_type(ASG)}
+    # a block may start after `pulumi up`: its group does not wait; the others wait to report a shortage
+    assert waits == {"llm-spot-asg": "20m", "llm-odcr-asg": "20m", "llm-block-asg": "0"}
 
 
 def test_one_group_per_pool_whatever_the_node_count() -> None:
@@ -225,11 +334,66 @@ def test_created_network(default: Deployment) -> None:
 
 
 def test_pinned_zone_and_region(hardened: Deployment) -> None:
-    assert {r.inputs["availabilityZone"] for r in hardened.of_type("aws:ec2/subnet:Subnet")} == {
-        "eu-north-1b"
-    }
+    assert {r.inputs["availabilityZone"] for r in hardened.of_type(SUBNET)} == {"eu-north-1b"}
     provider = hardened.one("pulumi:providers:aws").inputs
     assert provider["region"] == "eu-north-1"
+    assert not hardened.calls_to(GET_OFFERINGS)  # a declared zone is used as is
+    assert all(not r.ignore_changes for r in hardened.of_type(SUBNET))
+    assert hardened.outputs["zone"] == "eu-north-1b"
+
+
+def test_zone_of_a_created_network_is_looked_up_at_deploy_time(shapes: Deployment) -> None:
+    (call,) = shapes.calls_to(GET_OFFERINGS)
+    assert call.args["locationType"] == "availability-zone"
+    assert call.args["filters"] == [
+        {
+            "name": "instance-type",
+            "values": sorted(
+                ["p5.48xlarge", "p4d.24xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g6.xlarge"]
+            ),
+        }
+    ]
+    assert "::shapes-aws::" in call.provider
+    assert {r.inputs["availabilityZone"] for r in shapes.of_type(SUBNET)} == {"us-east-1a"}
+    assert shapes.outputs["zone"] == "us-east-1a"
+    # once created, the subnets keep their zone: a later answer must not replace the network
+    assert all(r.ignore_changes == ["availabilityZone"] for r in shapes.of_type(SUBNET))
+
+
+def test_looked_up_zone_is_the_first_that_offers_every_pool_shape() -> None:
+    pools = [
+        NodePool(name="train", gpu="H100", nodes=2),
+        NodePool(name="serve", gpu="L4", instance_type="g6.xlarge", nodes=1),
+    ]
+    answer = offerings(
+        {
+            "us-east-1-bos-1a": ["p5.48xlarge", "g6.xlarge"],  # a Local Zone: never the cluster's zone
+            "us-east-1a": ["g6.xlarge"],
+            "us-east-1f": ["p5.48xlarge", "g6.xlarge"],
+            "us-east-1c": ["p5.48xlarge", "g6.xlarge"],
+            "us-east-1d": ["p5.48xlarge"],
+        }
+    )
+    d = deploy(make_cluster(pools=pools, storage=[]), answers={GET_OFFERINGS: answer})
+    assert {r.inputs["availabilityZone"] for r in d.of_type(SUBNET)} == {"us-east-1c"}
+
+
+def test_no_zone_offering_every_shape_fails_the_deploy_clearly() -> None:
+    pools = [
+        NodePool(name="train", gpu="H100", nodes=2),
+        NodePool(name="serve", gpu="L4", instance_type="g6.xlarge", nodes=1),
+    ]
+    answer = offerings({"us-east-1a": ["g6.xlarge"], "us-east-1d": ["p5.48xlarge"]})
+    with pytest.raises(Exception, match=r"no availability zone of us-east-1 offers all of \[") as failure:
+        deploy(make_cluster(pools=pools, storage=[]), answers={GET_OFFERINGS: answer})
+    message = str(failure.value)
+    assert "'g6.xlarge', 'p5.48xlarge'" in message and "set zone= on the pools" in message
+    assert "p5.48xlarge: us-east-1d" in message
+
+
+def test_existing_network_needs_no_zone(existing_vpc: Deployment) -> None:
+    assert not existing_vpc.calls_to(GET_OFFERINGS)
+    assert existing_vpc.outputs["zone"] is None
 
 
 def test_cluster_security_group_rules(default: Deployment) -> None:
@@ -304,6 +468,56 @@ def test_node_role(hardened: Deployment) -> None:
     (kms,) = [s for s in policy["Statement"] if s not in s3]
     assert kms["Resource"] == hardened.cluster.options.kms_key_id  # type: ignore[union-attr]
     assert hardened.one("aws:iam/instanceProfile:InstanceProfile").inputs["role"] == "hard-node-role-physical"
+
+
+def test_customer_key_is_granted_to_the_auto_scaling_role(hardened: Deployment) -> None:
+    """Auto Scaling launches with its service-linked role: without a grant on the key, every launch of an
+    encrypted root volume fails with Client.InternalError."""
+    grant = hardened.one(GRANT)
+    key = hardened.cluster.options.kms_key_id  # type: ignore[union-attr]
+    assert grant.inputs["keyId"] == key
+    assert grant.inputs["granteePrincipal"] == AUTOSCALING_ROLE
+    assert set(grant.inputs["operations"]) == {
+        "Encrypt",
+        "Decrypt",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "DescribeKey",
+        "CreateGrant",
+    }
+    assert grant.parent == hardened.one("provisioner:aws:Identity").urn
+    assert grant.name == "hard-ebs-key-grant"
+    (call,) = hardened.calls_to(GET_CALLER_IDENTITY)
+    assert "::hard-aws::" in call.provider
+    assert grant.urn in hardened.one(ASG).dependencies  # no node launches before the grant exists
+
+
+def test_key_alias_is_resolved_for_the_grant() -> None:
+    d = deploy(make_cluster(options=AwsOptions(kms_key_id="alias/ml"), storage=[]))
+    (call,) = d.calls_to(GET_KMS_KEY)
+    assert call.args["keyId"] == "alias/ml"
+    assert d.one(GRANT).inputs["keyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/")
+
+
+def test_no_grant_without_a_customer_key(default: Deployment) -> None:
+    assert not default.of_type(GRANT)
+    assert not default.calls_to(GET_CALLER_IDENTITY)
+
+
+def test_user_data_limit_comes_from_the_provider_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not hasattr(compute, "USER_DATA_LIMIT")  # one source of truth: INFO.user_data_limit
+    limits: list[int | None] = []
+    real = compute.render_user_data
+
+    def spy(*args: object, limit: int | None = None) -> str:
+        limits.append(limit)
+        return real(*args, limit=limit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compute, "render_user_data", spy)
+    deploy(make_cluster(storage=[]))
+    assert limits == [INFO.user_data_limit] and INFO.user_data_limit == 16 * 1024
 
 
 def test_no_inline_policy_without_buckets() -> None:
@@ -413,6 +627,7 @@ def test_outputs(default: Deployment) -> None:
     assert set(default.outputs) == {
         "vpc_id",
         "private_subnet_id",
+        "zone",
         "security_group_id",
         "node_role_arn",
         "pools",

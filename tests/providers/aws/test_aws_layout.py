@@ -85,6 +85,41 @@ def test_placement_group_only_for_multi_node_fabric_pools() -> None:
         suppress=["multi-node-without-fabric"],
     ).pools
     assert [p.placement_strategy for p in pools] == ["cluster", None, None]
+    assert [p.placement_group for p in pools] == [None, None, None]
+
+
+def test_placement_new_named_or_none() -> None:
+    """A new cluster group only where the plan asks; a named group is reused; reserved capacity gets neither
+    unless it names one."""
+    zone = "us-east-1b"
+    pools = layout(
+        pools=[
+            NodePool(name="new", gpu="H100", nodes=2),
+            NodePool(name="named", gpu="H100", nodes=2, placement_group="team-pg"),
+            NodePool(
+                name="odcr", gpu="H100", nodes=2, capacity="reservation", reservation_id="cr-1", zone=zone
+            ),
+            NodePool(
+                name="cb", gpu="H100", nodes=2, capacity="capacity-block", reservation_id="cr-2", zone=zone
+            ),
+            NodePool(
+                name="cbpg",
+                gpu="H100",
+                nodes=2,
+                capacity="capacity-block",
+                reservation_id="cr-3",
+                zone=zone,
+                placement_group="cb-pg",
+            ),
+        ]
+    ).pools
+    assert [(p.placement_strategy, p.placement_group) for p in pools] == [
+        ("cluster", None),
+        (None, "team-pg"),
+        (None, None),
+        (None, None),
+        (None, "cb-pg"),
+    ]
 
 
 # --- network ------------------------------------------------------------------------------------------------
@@ -130,10 +165,40 @@ def test_too_small_vpc_is_refused() -> None:
         aws.subnet_cidrs(IPv4Network("10.0.0.0/27"))
 
 
-def test_zone_is_the_pools_zone_or_the_regions_first() -> None:
-    assert layout().network.zone == "us-east-1a"
-    pinned = layout(pools=[NodePool(name="g", gpu="H100", nodes=2, zone="us-east-1d")])
-    assert pinned.network.zone == "us-east-1d"
+def test_zone_is_the_pools_zone_or_looked_up() -> None:
+    looked_up = layout(
+        pools=[
+            NodePool(name="g", gpu="H100", nodes=2),
+            NodePool(name="s", gpu="L4", instance_type="g6.xlarge"),
+        ]
+    ).network
+    assert (looked_up.zone, looked_up.zone_lookup) == (None, True)  # never a guessed "a" zone
+    assert looked_up.zone_instance_types == ("g6.xlarge", "p5.48xlarge")
+    pinned = layout(pools=[NodePool(name="g", gpu="H100", nodes=2, zone="us-east-1d")]).network
+    assert (pinned.zone, pinned.zone_lookup, pinned.zone_instance_types) == ("us-east-1d", False, ())
+
+
+@pytest.mark.parametrize(
+    ("offers", "zone"),
+    [
+        ({"us-east-1a": ["p5", "g6"], "us-east-1b": ["p5", "g6"]}, "us-east-1a"),
+        ({"us-east-1a": ["g6"], "us-east-1c": ["p5", "g6"], "us-east-1b": ["p5"]}, "us-east-1c"),
+        ({"us-east-1-bos-1a": ["p5", "g6"], "us-east-1f": ["p5", "g6", "x"]}, "us-east-1f"),
+    ],
+)
+def test_pick_zone(offers: dict[str, list[str]], zone: str) -> None:
+    pairs = [(z, kind) for z, kinds in offers.items() for kind in kinds]
+    locations, offered = [z for z, _ in pairs], [k for _, k in pairs]
+    assert aws.pick_zone("us-east-1", ["p5", "g6"], locations, offered) == zone
+
+
+def test_pick_zone_refuses_when_no_zone_offers_every_shape() -> None:
+    with pytest.raises(aws.AwsPlanError) as failure:
+        aws.pick_zone("us-west-2", ["p5", "g6"], ["us-west-2a", "us-west-2b"], ["g6", "p5"])
+    assert str(failure.value).startswith("no availability zone of us-west-2 offers all of ['g6', 'p5']")
+    assert "p5: us-west-2b" in str(failure.value) and "set zone= on the pools" in str(failure.value)
+    with pytest.raises(aws.AwsPlanError, match="p5: none"):
+        aws.pick_zone("us-west-2", ["p5"], [], [])
 
 
 def test_pools_in_different_zones_cannot_share_a_created_network() -> None:
@@ -151,6 +216,7 @@ def test_pools_in_different_zones_cannot_share_a_created_network() -> None:
 def test_existing_network_uses_the_first_subnet() -> None:
     net = layout(network=Network(vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"])).network
     assert (net.create, net.vpc_id, net.subnet_id, net.zone) == (False, "vpc-1", "subnet-a", None)
+    assert (net.zone_lookup, net.zone_instance_types) == (False, ())
 
 
 # --- identity -----------------------------------------------------------------------------------------------
@@ -199,23 +265,50 @@ def test_identity_attaches_ssm_and_extra_policies_with_stable_names() -> None:
 )
 def test_partition(region: str, partition: str) -> None:
     assert aws.partition_of(region) == partition
+    assert aws.autoscaling_role_arn(partition, "111122223333") == (
+        f"arn:{partition}:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/"
+        "AWSServiceRoleForAutoScaling"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "alias"),
+    [
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", False),
+        ("arn:aws:kms:us-east-1:1:key/1234abcd", False),
+        ("alias/ml", True),
+        ("arn:aws:kms:us-east-1:1:alias/ml", True),
+    ],
+)
+def test_customer_key_is_granted_to_auto_scaling(key: str, alias: bool) -> None:
+    grant = layout(options=AwsOptions(kms_key_id=key)).identity.ebs_key_grant
+    assert grant is not None
+    assert (grant.resource_name, grant.key_id, grant.resolve_alias) == ("c-ebs-key-grant", key, alias)
+    assert grant.grantee_role_path.endswith("autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
+    assert {"Decrypt", "GenerateDataKeyWithoutPlaintext", "CreateGrant"} <= set(grant.operations)
+    assert layout().identity.ebs_key_grant is None
 
 
 # --- pools --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("capacity", "reservation", "expected"),
+    ("capacity", "reservation", "expected", "wait"),
     [
-        (CapacityKind.ON_DEMAND, None, aws.CapacitySpec(None, None)),
-        (CapacityKind.SPOT, None, aws.CapacitySpec("spot", None)),
-        (CapacityKind.RESERVATION, "cr-1", aws.CapacitySpec(None, "cr-1")),
-        (CapacityKind.CAPACITY_BLOCK, "cr-2", aws.CapacitySpec("capacity-block", "cr-2")),
+        (CapacityKind.ON_DEMAND, None, aws.CapacitySpec(None, None), "20m"),
+        (CapacityKind.SPOT, None, aws.CapacitySpec("spot", None), "20m"),
+        (CapacityKind.RESERVATION, "cr-1", aws.CapacitySpec(None, "cr-1"), "20m"),
+        (CapacityKind.CAPACITY_BLOCK, "cr-2", aws.CapacitySpec("capacity-block", "cr-2"), "0"),
     ],
 )
-def test_capacity(capacity: CapacityKind, reservation: str | None, expected: aws.CapacitySpec) -> None:
-    pool = NodePool(name="g", gpu="H100", nodes=2, capacity=capacity, reservation_id=reservation)
-    assert layout(pools=[pool]).pools[0].capacity == expected
+def test_capacity(
+    capacity: CapacityKind, reservation: str | None, expected: aws.CapacitySpec, wait: str
+) -> None:
+    zone = "us-east-1b" if reservation else None
+    pool = NodePool(name="g", gpu="H100", nodes=2, capacity=capacity, reservation_id=reservation, zone=zone)
+    spec = layout(pools=[pool]).pools[0]
+    assert spec.capacity == expected
+    assert spec.wait_for_capacity_timeout == wait  # a capacity block may start after `pulumi up`
 
 
 def test_pool_hardening_and_tags() -> None:
@@ -243,6 +336,12 @@ def test_image_from_ssm_unless_custom() -> None:
     assert override.image_parameter == "/my/ami"
     custom = layout(software={"image": "ami-0feedbeef"}).pools[0]
     assert (custom.image_id, custom.image_parameter) == ("ami-0feedbeef", None)
+
+
+def test_root_device_is_known_only_for_the_catalogs_image() -> None:
+    assert layout().pools[0].root_volume.device_name == "/dev/sda1"
+    assert layout(software={"image": "ami-0feedbeef"}).pools[0].root_volume.device_name is None
+    assert layout(options=AwsOptions(ami_ssm_parameter="/my/ami")).pools[0].root_volume.device_name is None
 
 
 def test_too_many_tags_are_refused() -> None:
