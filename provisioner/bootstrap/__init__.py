@@ -1,5 +1,30 @@
 """Boot-time software of the nodes, rendered from `templates/`. Pure: no Pulumi, no network."""
 
-from provisioner.bootstrap.userdata import LustreMount, UserDataTooLargeError, node_metadata, render_user_data
+from provisioner.bootstrap.context import NodeContext, node_context
+from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.steps import STEPS, Step, steps_for
+from provisioner.bootstrap.userdata import (
+    NodeFile,
+    UserDataTooLargeError,
+    node_files,
+    node_metadata,
+    render_cloud_config,
+    render_user_data,
+    user_data_payload,
+)
 
-__all__ = ["LustreMount", "UserDataTooLargeError", "node_metadata", "render_user_data"]
+__all__ = [
+    "STEPS",
+    "LustreMount",
+    "NodeContext",
+    "NodeFile",
+    "Step",
+    "UserDataTooLargeError",
+    "node_context",
+    "node_files",
+    "node_metadata",
+    "render_cloud_config",
+    "render_user_data",
+    "steps_for",
+    "user_data_payload",
+]

@@ -25,6 +25,8 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
         # bash uses `${#array[@]}`; keep jinja comments out of its way
         comment_start_string="<#",
         comment_end_string="#>",

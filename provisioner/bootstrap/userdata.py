@@ -1,27 +1,39 @@
-"""Compose a pool's user data from the templates. Pure: values that only exist after deploy (a filesystem's
-DNS name) are passed in as plain strings by the emitter."""
+"""Compose a pool's user data: a cloud-config that writes the boot steps and starts them as a service.
+
+Pure: values that exist only after deploy (a filesystem's DNS name) are passed in as plain strings by the
+emitter. Nothing secret is ever rendered here: nodes fetch secrets with their instance identity.
+"""
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 
+from provisioner.bootstrap.context import NodeContext, node_context
+from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.steps import steps_for
 from provisioner.bootstrap.templates import environment
 from provisioner.errors import ProvisionerError
 from provisioner.plan import ClusterPlan, PoolPlan
 
+__all__ = [
+    "LustreMount",
+    "NodeFile",
+    "UserDataTooLargeError",
+    "node_files",
+    "node_metadata",
+    "render_cloud_config",
+    "render_user_data",
+    "user_data_payload",
+]
+
 
 @dataclass(frozen=True, slots=True)
-class LustreMount:
-    dns_name: str
-    mount_name: str
-    mount_point: str
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    name: str
-    body: str
+class NodeFile:
+    path: str
+    mode: str
+    content: str
 
 
 class UserDataTooLargeError(ProvisionerError):
@@ -46,26 +58,65 @@ def node_metadata(plan: ClusterPlan, pool: PoolPlan) -> dict[str, object]:
     }
 
 
+def node_files(ctx: NodeContext, metadata: dict[str, object]) -> list[NodeFile]:
+    """Every file the node gets, in the order they are written: what `provisioner render` shows a reviewer."""
+    env = environment()
+    steps = steps_for(ctx)
+    files = [
+        NodeFile("/etc/provisioner/node.json", "0644", json.dumps(metadata, indent=2, sort_keys=True) + "\n"),
+        NodeFile("/opt/provisioner/lib.sh", "0644", env.get_template("node/lib.sh.j2").render(ctx=ctx)),
+    ]
+    files += [
+        NodeFile(f"/opt/provisioner/steps/{step.name}.sh", "0755", env.get_template(step.template).render(ctx=ctx))
+        for step in steps
+    ]
+    files += [
+        NodeFile(
+            "/opt/provisioner/health-check.sh",
+            "0755",
+            env.get_template("node/health-check.sh.j2").render(ctx=ctx),
+        ),
+        NodeFile(
+            "/opt/provisioner/bootstrap.sh",
+            "0755",
+            env.get_template("node/bootstrap.sh.j2").render(ctx=ctx, steps=steps),
+        ),
+        NodeFile(
+            "/etc/systemd/system/provisioner-bootstrap.service",
+            "0644",
+            env.get_template("node/provisioner-bootstrap.service.j2").render(ctx=ctx),
+        ),
+    ]
+    return files
+
+
+def render_cloud_config(ctx: NodeContext, files: list[NodeFile]) -> str:
+    return environment().get_template("cloud-init/base.yaml.j2").render(ctx=ctx, files=files)
+
+
+def user_data_payload(text: str, limit: int | None = None) -> bytes:
+    """The bytes to hand the provider: the cloud-config as is, or gzipped (cloud-init reads both) when it is
+    over the limit. A clear error when even the compressed form does not fit."""
+    raw = text.encode()
+    if limit is None or len(raw) <= limit:
+        return raw
+    packed = gzip.compress(raw, compresslevel=9, mtime=0)
+    if len(packed) > limit:
+        raise UserDataTooLargeError(
+            f"user data is {len(raw)} bytes ({len(packed)} gzipped); the provider accepts at most {limit}: "
+            "drop optional software (apptainer, enroot, cuda) or bake it into a custom image"
+        )
+    return packed
+
+
 def render_user_data(
     plan: ClusterPlan, pool: PoolPlan, lustre: list[LustreMount], limit: int | None = None
 ) -> str:
-    env = environment()
-    scripts: list[Script] = []
-    if pool.local_scratch:
-        body = env.get_template("scripts/scratch.sh.j2").render(mount_point=pool.local_scratch)
-        scripts.append(Script("scratch", body))
-    if lustre:
-        body = env.get_template("scripts/lustre.sh.j2").render(filesystems=lustre)
-        scripts.append(Script("lustre", body))
-    text = env.get_template("cloud-init/base.yaml.j2").render(
-        cluster=plan.name,
-        pool=pool,
-        node_json=json.dumps(node_metadata(plan, pool), indent=2, sort_keys=True),
-        scripts=scripts,
-    )
-    size = len(text.encode())
-    if limit is not None and size > limit:
-        raise UserDataTooLargeError(
-            f"user data of pool {pool.name!r} is {size} bytes; {plan.provider.value} accepts at most {limit}"
-        )
+    """The pool's cloud-config. With `limit`, checks that it fits (gzipped if it has to)."""
+    ctx = node_context(plan, pool, tuple(lustre))
+    text = render_cloud_config(ctx, node_files(ctx, node_metadata(plan, pool)))
+    try:
+        user_data_payload(text, limit)
+    except UserDataTooLargeError as exc:
+        raise UserDataTooLargeError(f"pool {pool.name!r} of cluster {plan.name!r}: {exc}") from None
     return text

@@ -32,6 +32,9 @@ def _software(
         cuda=software.cuda,
         rocm=software.rocm,
         container_runtime=software.container_runtime,
+        apptainer=software.apptainer,
+        enroot=software.enroot,
+        dcgm=software.dcgm and gpu.vendor is GpuVendor.NVIDIA,
         fabric_manager=selection.offer.nvswitch,
         open_kernel_modules=gpu.open_kernel_required,
     )

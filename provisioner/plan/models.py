@@ -36,6 +36,9 @@ class SoftwarePlan(_Frozen):
     cuda: str | None
     rocm: str | None
     container_runtime: ContainerRuntime
+    apptainer: bool
+    enroot: bool
+    dcgm: Annotated[bool, Field(description="DCGM is installed (NVIDIA nodes only).")]
     fabric_manager: Annotated[bool, Field(description="nvidia-fabricmanager must run (NVSwitch baseboard).")]
     open_kernel_modules: Annotated[bool, Field(description="NVIDIA open kernel modules are required.")]
 

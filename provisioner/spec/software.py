@@ -40,3 +40,10 @@ class Software(SpecModel):
     container_runtime: Annotated[
         ContainerRuntime, Field(description="Container runtime wired to the GPUs.")
     ] = ContainerRuntime.CONTAINERD
+    apptainer: Annotated[bool, Field(description="Install Apptainer (HPC containers, no daemon).")] = False
+    enroot: Annotated[
+        bool, Field(description="Install Enroot (unprivileged containers; Pyxis joins it with Slurm).")
+    ] = False
+    dcgm: Annotated[
+        bool, Field(description="Install NVIDIA DCGM (health diagnostics and metrics) on NVIDIA nodes.")
+    ] = True

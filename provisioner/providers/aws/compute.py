@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from provisioner.bootstrap import LustreMount, render_user_data
+from provisioner.bootstrap import LustreMount, render_user_data, user_data_payload
 from provisioner.plan import ClusterPlan
 from provisioner.providers.aws import INFO
 from provisioner.providers.aws.common import NODE_POOL_TYPE, child_opts, component_opts, flag
@@ -38,7 +38,7 @@ def encoded_user_data(
 
     def render(mounts: list[LustreMount]) -> str:
         text = render_user_data(plan, pool.source, mounts, limit=limit)
-        return base64.b64encode(text.encode()).decode()
+        return base64.b64encode(user_data_payload(text, limit)).decode()
 
     return lustre.apply(render)
 

@@ -1,0 +1,40 @@
+"""The boot steps of a node, in order: one template per concern, each included only where it applies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from provisioner.bootstrap.context import NodeContext
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    applies: Callable[[NodeContext], bool]
+
+    @property
+    def template(self) -> str:
+        return f"steps/{self.name}.sh.j2"
+
+
+STEPS: tuple[Step, ...] = (
+    Step("prepare", lambda c: True),
+    Step("nvidia-driver", lambda c: c.nvidia),
+    Step("fabric-manager", lambda c: c.nvidia and c.fabric_manager),
+    Step("cuda", lambda c: c.nvidia and bool(c.cuda)),
+    Step("container-toolkit", lambda c: c.nvidia and bool(c.container_runtime)),
+    Step("rocm", lambda c: c.amd),
+    Step("efa", lambda c: c.fabric == "efa"),
+    Step("infiniband", lambda c: c.fabric in ("infiniband", "roce", "gpudirect-rdma")),
+    Step("nccl", lambda c: True),
+    Step("dcgm", lambda c: c.nvidia and c.dcgm),
+    Step("apptainer", lambda c: c.apptainer),
+    Step("enroot", lambda c: c.enroot),
+    Step("scratch", lambda c: bool(c.scratch_mount)),
+    Step("lustre", lambda c: bool(c.lustre)),
+)
+
+
+def steps_for(ctx: NodeContext) -> list[Step]:
+    return [step for step in STEPS if step.applies(ctx)]
