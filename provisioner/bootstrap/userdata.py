@@ -67,7 +67,9 @@ def node_files(ctx: NodeContext, metadata: dict[str, object]) -> list[NodeFile]:
         NodeFile("/opt/provisioner/lib.sh", "0644", env.get_template("node/lib.sh.j2").render(ctx=ctx)),
     ]
     files += [
-        NodeFile(f"/opt/provisioner/steps/{step.name}.sh", "0755", env.get_template(step.template).render(ctx=ctx))
+        NodeFile(
+            f"/opt/provisioner/steps/{step.name}.sh", "0755", env.get_template(step.template).render(ctx=ctx)
+        )
         for step in steps
     ]
     files += [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import shutil
 import subprocess
@@ -22,7 +23,13 @@ from provisioner import (
     load_catalog,
     plan_cluster,
 )
-from provisioner.bootstrap import LustreMount, UserDataTooLargeError, node_metadata, render_user_data
+from provisioner.bootstrap import (
+    LustreMount,
+    UserDataTooLargeError,
+    node_metadata,
+    render_user_data,
+    user_data_payload,
+)
 from provisioner.catalog import Catalog
 from provisioner.errors import ProvisionerError
 
@@ -51,6 +58,13 @@ def files(document: dict[str, Any]) -> dict[str, str]:
     return {item["path"]: item["content"] for item in document["write_files"]}
 
 
+STEPS_DIR = "/opt/provisioner/steps/"
+
+
+def step_names(written: dict[str, str]) -> list[str]:
+    return [Path(p).stem for p in written if p.startswith(STEPS_DIR)]
+
+
 def test_user_data_is_a_valid_cloud_config_with_node_metadata() -> None:
     result = plan([])
     pool = result.pools[0]
@@ -64,56 +78,96 @@ def test_user_data_is_a_valid_cloud_config_with_node_metadata() -> None:
     assert metadata["interconnect"] == "efa"
     assert metadata["fabric_interfaces"] == 32
     assert metadata["fabric_manager"] is True
-    assert list(written) == ["/etc/provisioner/node.json"]
-    assert document["runcmd"] == [["mkdir", "-p", "/var/log/provisioner"]]
+    for path in (
+        "/opt/provisioner/lib.sh",
+        "/opt/provisioner/bootstrap.sh",
+        "/opt/provisioner/health-check.sh",
+    ):
+        assert path in written
+    assert "/etc/systemd/system/provisioner-bootstrap.service" in written
+    # the work runs as a service after cloud-init, never inside it (no apt race with cloud-init)
+    assert ["systemctl", "start", "--no-block", "provisioner-bootstrap.service"] in document["runcmd"]
+    assert (
+        "After=network-online.target cloud-final.service"
+        in written["/etc/systemd/system/provisioner-bootstrap.service"]
+    )
 
 
-def test_scratch_and_lustre_scripts_when_declared() -> None:
+def test_steps_follow_the_node() -> None:
+    h100 = plan([])
+    assert step_names(files(parsed(render_user_data(h100, h100.pools[0], [])))) == [
+        "prepare",
+        "nvidia-driver",
+        "fabric-manager",
+        "container-toolkit",
+        "efa",
+        "nccl",
+        "dcgm",
+    ]
+    l4 = plan([], gpu="L4", gpus=1, instance_type="g6.xlarge")
+    assert step_names(files(parsed(render_user_data(l4, l4.pools[0], [])))) == [
+        "prepare",
+        "nvidia-driver",
+        "container-toolkit",
+        "nccl",
+        "dcgm",
+    ]
+
+
+def test_the_runner_runs_the_steps_in_order() -> None:
+    result = plan([LocalScratch()])
+    written = files(parsed(render_user_data(result, result.pools[0], [FSX])))
+    runner = written["/opt/provisioner/bootstrap.sh"]
+    assert "STEPS=(prepare nvidia-driver fabric-manager container-toolkit efa nccl dcgm scratch)" in runner
+    assert "set -euo pipefail" in runner
+
+
+def test_scratch_and_lustre_steps_when_declared() -> None:
     result = plan([Lustre(), Bucket(), LocalScratch(mount_point="/nvme")])
-    document = parsed(render_user_data(result, result.pools[0], [FSX]))
-    written = files(document)
-    scratch = written["/usr/local/sbin/provisioner-scratch"]
-    lustre = written["/usr/local/sbin/provisioner-lustre"]
+    written = files(parsed(render_user_data(result, result.pools[0], [FSX])))
+    scratch = written[f"{STEPS_DIR}scratch.sh"]
+    lustre = written[f"{STEPS_DIR}lustre.sh"]
     assert scratch.startswith("#!/usr/bin/env bash\n")
     assert 'mount_point="/nvme"' in scratch
     assert "set -euo pipefail" in scratch and "set -euo pipefail" in lustre
-    assert f"{FSX.dns_name}@tcp:/{FSX.mount_name} /fsx lustre" in lustre
-    commands = [" ".join(c) for c in document["runcmd"]]
-    assert any("provisioner-scratch >>/var/log/provisioner/scratch.log" in c for c in commands)
-    assert any("provisioner-lustre >>/var/log/provisioner/lustre.log" in c for c in commands)
+    assert f"{FSX.dns_name}@tcp:/{FSX.mount_name} $mount_point lustre" in lustre
+    assert 'mount_point="/fsx"' in lustre
 
 
-def test_no_scratch_script_without_scratch_declared() -> None:
+def test_no_scratch_step_without_scratch_declared() -> None:
     result = plan([Lustre()])
-    assert "provisioner-scratch" not in render_user_data(result, result.pools[0], [FSX])
+    assert "scratch" not in step_names(files(parsed(render_user_data(result, result.pools[0], [FSX]))))
 
 
-def test_no_scratch_script_when_the_shape_has_no_nvme() -> None:
+def test_no_scratch_step_when_the_shape_has_no_nvme() -> None:
     base = CATALOG.offer("aws", "p5.48xlarge")
     assert base is not None
     no_disks = dataclasses.replace(base, instance_type="p5x.48xlarge", local_nvme_gb=0)
     catalog = Catalog(
-        gpus=CATALOG.gpus, offers=[*CATALOG.offers, no_disks], cuda_min_driver=CATALOG.cuda_min_driver
+        gpus=CATALOG.gpus,
+        offers=[*CATALOG.offers, no_disks],
+        cuda_min_driver=CATALOG.cuda_min_driver,
+        images=[i for i in (CATALOG.image("aws", "ubuntu-22.04"),) if i is not None],
     )
     result = plan([LocalScratch()], catalog, instance_type="p5x.48xlarge")
     assert [f.code for f in result.findings] == ["scratch-without-nvme"]
     assert result.pools[0].local_scratch is None
     text = render_user_data(result, result.pools[0], [])
-    assert "provisioner-scratch" not in text
-    parsed(text)
+    assert "scratch" not in step_names(files(parsed(text)))
 
 
-def test_size_limit() -> None:
+def test_size_limit_gzips_then_refuses() -> None:
     result = plan([LocalScratch()])
     pool = result.pools[0]
     text = render_user_data(result, pool, [FSX])
     size = len(text.encode())
-    assert render_user_data(result, pool, [FSX], limit=size) == text
+    assert user_data_payload(text, size) == text.encode()  # fits: sent as is
+    packed = user_data_payload(text, size - 1)  # over: gzipped, which cloud-init reads
+    assert gzip.decompress(packed).decode() == text and len(packed) < size
     with pytest.raises(UserDataTooLargeError) as info:
-        render_user_data(result, pool, [FSX], limit=size - 1)
+        render_user_data(result, pool, [FSX], limit=len(packed) - 1)
     assert isinstance(info.value, ProvisionerError)
-    assert f"{size} bytes" in str(info.value)
-    assert f"at most {size - 1}" in str(info.value)
+    assert f"{size} bytes" in str(info.value) and f"at most {len(packed) - 1}" in str(info.value)
     assert "'gpu'" in str(info.value)
 
 
@@ -122,15 +176,16 @@ def test_rendering_is_deterministic() -> None:
     assert render_user_data(result, result.pools[0], [FSX]) == render_user_data(
         result, result.pools[0], [FSX]
     )
+    assert user_data_payload("x" * 100, 10) == user_data_payload("x" * 100, 10)  # gzip without a timestamp
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_scripts_parse_as_bash(tmp_path: Path) -> None:
     result = plan([LocalScratch()])
     for path, body in files(parsed(render_user_data(result, result.pools[0], [FSX]))).items():
-        if not path.startswith("/usr/local/sbin/"):
+        if not path.endswith(".sh"):
             continue
         script = tmp_path / Path(path).name
         script.write_text(body)
         checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
-        assert checked.returncode == 0, checked.stderr
+        assert checked.returncode == 0, (path, checked.stderr)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from provisioner import Cluster, load_catalog, validate
-from provisioner.spec import Severity
+from provisioner.spec import Interconnect, Severity
 from provisioner.validate import Finding
 
 CATALOG = load_catalog()
@@ -31,8 +31,7 @@ BASE: dict[str, Any] = {
     "software": {"nvidia_driver": "580", "cuda": "12.8"},
     "network": {"ssh_cidrs": ["203.0.113.0/24"]},
     "tags": {"team": "research"},
-    # nodes run the image's software for now; the rule that says so has its own row below
-    "suppress": ["software-not-installed-yet"],
+    "suppress": [],
 }
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -176,12 +175,6 @@ ROWS: list[tuple[str, Mutation, list[tuple[str, str, Severity]], str]] = [
         pool(capacity="capacity-block", zone="us-east-1b"),
         [("reservation-id-missing", "pools[0].reservation_id", E)],
         "'capacity-block'",
-    ),
-    (
-        "software-not-installed-yet",
-        top(suppress=[]),
-        [("software-not-installed-yet", "software.nvidia_driver", W)],
-        "not installed at boot",
     ),
     (
         "reservation-zone-missing",
@@ -544,3 +537,30 @@ def test_the_tag_count_rule_counts_the_tags_the_aws_adapter_adds() -> None:
     plan = plan_cluster(cluster, CATALOG)
     added = set(instance_tags(plan, plan.pools[0])) - set(cluster.tags) - set(cluster.pools[0].labels)
     assert len(added) == _ADDED_NODE_TAGS, sorted(added)
+
+
+def test_amd_nodes_need_ubuntu() -> None:
+    from provisioner.catalog import Catalog
+    from provisioner.catalog.models import Offer
+
+    mi300x = Offer(
+        provider="aws",
+        instance_type="mi300x.test",
+        gpu="MI300X",
+        accelerator=None,
+        gpu_count=8,
+        vcpus=96,
+        memory_gib=1024,
+        local_nvme_gb=0,
+        fabric=Interconnect.NONE,
+        fabric_interfaces=0,
+        network_gbps=100,
+        nvswitch=False,
+        price=None,
+        regions=frozenset({"us-east-1"}),
+    )
+    catalog = Catalog(gpus=CATALOG.gpus, offers=[mi300x], cuda_min_driver=CATALOG.cuda_min_driver)
+    raw = copy.deepcopy(BASE) | {"storage": [], "software": {"os": "rocky-9", "rocm": "6.4"}}
+    raw["pools"] = [{"name": "amd", "gpu": "MI300X", "nodes": 1}]
+    codes = {(f.code, f.path) for f in validate(Cluster.model_validate(raw), catalog)}
+    assert ("os-unsupported-for-gpu", "software.os") in codes

@@ -3,9 +3,9 @@
 from collections.abc import Iterator
 
 from provisioner.catalog import GpuModel, parse_version
-from provisioner.spec import GpuVendor, NodePool, Software
+from provisioner.spec import GpuVendor, NodePool, OperatingSystem, Software
 from provisioner.validate.context import RuleContext
-from provisioner.validate.findings import Finding, error, warning
+from provisioner.validate.findings import Finding, error
 
 
 def driver_satisfies(driver: str, required: str) -> bool:
@@ -126,30 +126,19 @@ def rocm_versions(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-def not_installed_yet(ctx: RuleContext) -> Iterator[Finding]:
-    """Until the node bootstrap installs drivers and toolkits, nodes run what their image carries: say so."""
+def os_supports_vendor(ctx: RuleContext) -> Iterator[Finding]:
+    """ROCm nodes are built for Ubuntu (the AMD GPU Operator and amdgpu-install target it, software.md §5)."""
     for path, pool in ctx.pools():
+        gpu = ctx.gpu_of(pool)
         software = ctx.cluster.software_for(pool)
-        image = ctx.catalog.image(ctx.cluster.provider.value, software.os.value)
-        carried = image.nvidia_driver if image and software.image is None else None
-        wanted = []
-        if software.nvidia_driver and (
-            carried is None or parse_version(carried)[0] != parse_version(software.nvidia_driver)[0]
-        ):
-            wanted.append(f"nvidia_driver={software.nvidia_driver!r}")
-        wanted += [
-            f"{name}={value!r}" for name, value in (("cuda", software.cuda), ("rocm", software.rocm)) if value
-        ]
-        if wanted:
-            has = f"the image's driver {carried}" if carried else "what the image carries"
-            yield warning(
-                "software-not-installed-yet",
-                _software_path(path, pool, "nvidia_driver" if software.nvidia_driver else "cuda"),
-                f"{', '.join(wanted)} is checked against the GPU but not installed at boot by this release: "
-                f"nodes of {pool.name!r} run {has}",
-                "use an image that carries this software (software.image=...), or suppress "
-                "'software-not-installed-yet' until the node bootstrap installs it",
+        if gpu is not None and gpu.vendor is GpuVendor.AMD and software.os is OperatingSystem.ROCKY_9:
+            yield error(
+                "os-unsupported-for-gpu",
+                _software_path(path, pool, "os"),
+                f"{software.os.value} is not supported for AMD {gpu.name} nodes: the ROCm boot steps are "
+                "built for Ubuntu",
+                'set os="ubuntu-22.04" or "ubuntu-24.04"',
             )
 
 
-RULES = (vendor_stack, nvidia_versions, rocm_versions, not_installed_yet)
+RULES = (vendor_stack, nvidia_versions, rocm_versions, os_supports_vendor)
