@@ -70,10 +70,10 @@ def boot_twice(node: Node) -> tuple[list[str], list[list[str]]]:
 # --- plain OS images: install everything --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("os", "runtime", "shape"), list(itertools.product(OSES, RUNTIMES, SHAPES))
-)
-def test_plain_image_installs_the_pinned_stack_once(tmp_path: Path, os: str, runtime: str, shape: str) -> None:
+@pytest.mark.parametrize(("os", "runtime", "shape"), list(itertools.product(OSES, RUNTIMES, SHAPES)))
+def test_plain_image_installs_the_pinned_stack_once(
+    tmp_path: Path, os: str, runtime: str, shape: str
+) -> None:
     gpu, instance_type = SHAPES[shape]
     plan = make_plan(gpu, instance_type, os=os, image=PLAIN_IMAGE, container_runtime=runtime, cuda="12.8")
     node = Node(tmp_path, plan)
@@ -98,21 +98,32 @@ def test_plain_image_installs_the_pinned_stack_once(tmp_path: Path, os: str, run
         assert ("containerd" if runtime == "containerd" else "docker.io") in installs
         for package in TOOLKIT_PACKAGES:
             assert f"{package}={TOOLKIT}-1" in args_of(manager)
-        assert "https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list" in call_args
+        assert (
+            "https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list"
+            in call_args
+        )
         assert "datacenter-gpu-manager-4-cuda13" in installs
         assert not any(c[0] == "dnf" for c in calls)
     else:
-        assert "https://developer.download.nvidia.com/compute/cuda/repos/rhel9/x86_64/cuda-rhel9.repo" in call_args
+        assert (
+            "https://developer.download.nvidia.com/compute/cuda/repos/rhel9/x86_64/cuda-rhel9.repo"
+            in call_args
+        )
         assert ["dnf", "module", "enable", "-y", "-q", "nvidia-driver:580-open"] in calls
         assert "nvidia-open" in installs
         assert "kernel-devel-matched" in installs
         assert ("nvidia-fabric-manager" in installs) is fabric
         assert "cuda-toolkit-12-8" in installs
-        expected_runtime = ["containerd.io"] if runtime == "containerd" else ["docker-ce", "docker-ce-cli", "containerd.io"]
+        expected_runtime = (
+            ["containerd.io"] if runtime == "containerd" else ["docker-ce", "docker-ce-cli", "containerd.io"]
+        )
         assert all(p in installs for p in expected_runtime)
         for package in TOOLKIT_PACKAGES:
             assert f"{package}-{TOOLKIT}-1" in args_of(manager)
-        assert "https://nvidia.github.io/libnvidia-container/stable/rpm/nvidia-container-toolkit.repo" in call_args
+        assert (
+            "https://nvidia.github.io/libnvidia-container/stable/rpm/nvidia-container-toolkit.repo"
+            in call_args
+        )
         assert "datacenter-gpu-manager-4-cuda13" in installs
         assert not any(c[0] in ("apt-get", "dpkg") for c in calls)
     assert all(installs.count(p) == 1 for p in installs), "a package was installed twice"
@@ -139,7 +150,9 @@ def test_plain_image_loads_the_driver_only_after_the_reboot(tmp_path: Path) -> N
     # services that need the driver are enabled, not started, before the reboot
     assert ["systemctl", "enable", "nvidia-fabricmanager"] in node.calls("systemctl")
     assert ["systemctl", "enable", "nvidia-dcgm"] in node.calls("systemctl")
-    assert not any("start" in c or "--now" in c for c in node.calls("systemctl") if "nvidia-fabricmanager" in c)
+    assert not any(
+        "start" in c or "--now" in c for c in node.calls("systemctl") if "nvidia-fabricmanager" in c
+    )
     assert node.status()["state"] == "rebooting"
 
 
@@ -210,7 +223,15 @@ def gpu_image(node: Node, runtime: str, driver: str = "570.133.20") -> None:
     node.preinstall(*PREPARE[node.ctx.os_family])
     node.preinstall(f"nvidia-driver-{driver.split('.')[0]}-server-open={driver}-0ubuntu1")
     node.set_driver_version(driver)
-    for command in ("nvidia-smi", "nvidia-ctk", "dcgmi", "nv-fabricmanager", "containerd", "docker", "dockerd"):
+    for command in (
+        "nvidia-smi",
+        "nvidia-ctk",
+        "dcgmi",
+        "nv-fabricmanager",
+        "containerd",
+        "docker",
+        "dockerd",
+    ):
         node.provide(command)
     if node.ctx.fabric_manager:
         node.preinstall(f"nvidia-fabricmanager-{driver.split('.')[0]}={driver}-1")
@@ -220,7 +241,6 @@ def gpu_image(node: Node, runtime: str, driver: str = "570.133.20") -> None:
 @pytest.mark.parametrize(
     ("os", "runtime", "shape"),
     list(itertools.product(("ubuntu-22.04", "ubuntu-24.04"), RUNTIMES, SHAPES)),
-
 )
 def test_gpu_image_installs_nothing_it_has(tmp_path: Path, os: str, runtime: str, shape: str) -> None:
     gpu, instance_type = SHAPES[shape]
@@ -233,7 +253,9 @@ def test_gpu_image_installs_nothing_it_has(tmp_path: Path, os: str, runtime: str
     assert installs_of(node) == []
     assert node.calls("reboot") == []
     assert not any("cuda-keyring" in arg for call in node.calls() for arg in call)
-    assert "keeping the image's NVIDIA driver 570.133.20" in node.file("/var/log/provisioner/nvidia-driver.log")
+    assert "keeping the image's NVIDIA driver 570.133.20" in node.file(
+        "/var/log/provisioner/nvidia-driver.log"
+    )
     assert node.status()["state"] == "ready"
     # wired and running all the same: enabling is idempotent
     assert node.exists("/etc/cdi/nvidia.yaml")
@@ -304,8 +326,9 @@ def test_gpu_image_cuda_in_usr_local_is_kept(tmp_path: Path) -> None:
     assert "export CUDA_HOME=/usr/local/cuda-12.8" in profile
     # the profile works in a login shell and is idempotent
     env = {"PATH": "/usr/bin:/bin"}
+    profile = node.root / "etc/profile.d/cuda.sh"
     out = subprocess.run(
-        ["/bin/bash", "-c", f". {node.root}/etc/profile.d/cuda.sh; . {node.root}/etc/profile.d/cuda.sh; echo $PATH"],
+        ["/bin/bash", "-c", f". {profile}; . {profile}; echo $PATH"],
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "/usr/local/cuda-12.8/bin:/usr/bin:/bin"
@@ -313,7 +336,7 @@ def test_gpu_image_cuda_in_usr_local_is_kept(tmp_path: Path) -> None:
     assert "already in place" in node.run_step("cuda").stdout
 
 
-# --- change detection -----------------------------------------------------------------------------------------
+# --- change detection ---------------------------------------------------------------------------------
 
 
 def test_cdi_spec_is_regenerated_only_when_the_gpus_change(tmp_path: Path) -> None:
@@ -356,7 +379,7 @@ def test_toolkit_repository_is_signed_by_its_keyring(tmp_path: Path) -> None:
     assert node.exists("/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg")
 
 
-# --- failures ---------------------------------------------------------------------------------------------------
+# --- failures ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -416,7 +439,10 @@ def test_rendered_steps_pass_shellcheck(tmp_path: Path) -> None:
         path.write_text(content)
         paths.append(path)
     result = subprocess.run(
-        [shellcheck, "-s", "bash", "-S", "style", *map(str, paths)], capture_output=True, text=True, check=False
+        [shellcheck, "-s", "bash", "-S", "style", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -231,8 +232,14 @@ class Deployment:
     def launch_template(self, pool: str) -> dict[str, Any]:
         return self.named(f"{self.cluster.name}-{pool}-lt").inputs
 
+    def user_data_bytes(self, pool: str) -> bytes:
+        """What EC2 receives (before base64): the cloud-config, gzipped when it is over 16 KB."""
+        return base64.b64decode(self.launch_template(pool)["userData"])
+
     def user_data(self, pool: str) -> str:
-        return base64.b64decode(self.launch_template(pool)["userData"]).decode()
+        """The cloud-config, as cloud-init reads it (gunzipped when it was sent compressed)."""
+        payload = self.user_data_bytes(pool)
+        return (gzip.decompress(payload) if payload[:2] == b"\x1f\x8b" else payload).decode()
 
     def calls_to(self, token: str) -> list[MockCallArgs]:
         return [c for c in self.calls if c.token == token]
