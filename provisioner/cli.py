@@ -298,6 +298,7 @@ def _render_pool(component: str, plan: "ClusterPlan", pool: "PoolPlan", out: Pat
     from provisioner.bootstrap import (
         LustreMount,
         UserDataTooLargeError,
+        compose,
         node_context,
         node_files,
         node_metadata,
@@ -314,13 +315,19 @@ def _render_pool(component: str, plan: "ClusterPlan", pool: "PoolPlan", out: Pat
     )
     ctx = node_context(plan, pool, lustre)
     files = node_files(ctx, node_metadata(plan, pool))
-    text = render_cloud_config(ctx, files)
+    cloud_config = render_cloud_config(ctx, files)
+    text = compose(cloud_config, pool.software.extra_user_data)
 
     folder = out / component / pool.name
     if (folder / "user-data.yaml").is_file() and (folder / "files").is_dir():
         shutil.rmtree(folder / "files")  # an earlier render: drop files that a step no longer writes
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "user-data.yaml").write_text(text, encoding="utf-8")
+    (folder / "user-data.yaml").write_text(cloud_config, encoding="utf-8")
+    mime = folder / "user-data.mime"
+    if text != cloud_config:  # with the user's own part, what the provider receives is multipart MIME
+        mime.write_text(text, encoding="utf-8")
+    elif mime.exists():
+        mime.unlink()
     for item in files:
         if ".." in Path(item.path).parts:
             raise ValueError(f"node file path {item.path!r} leaves its folder")

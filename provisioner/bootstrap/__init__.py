@@ -6,6 +6,7 @@ from provisioner.bootstrap.steps import STEPS, Step, steps_for
 from provisioner.bootstrap.userdata import (
     NodeFile,
     UserDataTooLargeError,
+    compose,
     node_files,
     node_metadata,
     render_cloud_config,
@@ -20,6 +21,7 @@ __all__ = [
     "NodeFile",
     "Step",
     "UserDataTooLargeError",
+    "compose",
     "node_context",
     "node_files",
     "node_metadata",

@@ -7,8 +7,11 @@ emitter. Nothing secret is ever rendered here: nodes fetch secrets with their in
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 
 from provisioner.bootstrap.context import NodeContext, node_context
 from provisioner.bootstrap.mounts import LustreMount
@@ -21,6 +24,7 @@ __all__ = [
     "LustreMount",
     "NodeFile",
     "UserDataTooLargeError",
+    "compose",
     "node_files",
     "node_metadata",
     "render_cloud_config",
@@ -96,6 +100,34 @@ def render_cloud_config(ctx: NodeContext, files: list[NodeFile]) -> str:
     return environment().get_template("cloud-init/base.yaml.j2").render(ctx=ctx, files=files)
 
 
+MERGE_TYPE = "list(append)+dict(no_replace,recurse_list)+str()"
+"""How cloud-init merges the user's cloud-config into ours: lists (write_files, runcmd) are appended to,
+keys we set are never replaced."""
+
+
+def compose(cloud_config: str, extra: str | None) -> str:
+    """Our cloud-config alone, or a multipart MIME document of it and the user's own part (a cloud-config
+    merged into ours, or a script that cloud-init runs). The boundary is derived from the content, so the
+    same declaration renders the same bytes."""
+    if extra is None:
+        return cloud_config
+    own = MIMEText(cloud_config, "cloud-config", "utf-8")
+    own.add_header("Content-Disposition", "attachment", filename="provisioner.cfg")
+    if extra.startswith("#cloud-config"):
+        theirs = MIMEText(extra, "cloud-config", "utf-8")
+        theirs.add_header("Merge-Type", MERGE_TYPE)
+        theirs.add_header("Content-Disposition", "attachment", filename="user.cfg")
+    else:
+        theirs = MIMEText(extra, "x-shellscript", "utf-8")
+        theirs.add_header("Content-Disposition", "attachment", filename="user.sh")
+    document = MIMEMultipart("mixed")
+    document.attach(own)
+    document.attach(theirs)
+    digest = hashlib.sha256((cloud_config + "\0" + extra).encode()).hexdigest()[:24]
+    document.set_boundary(f"==provisioner-{digest}==")
+    return document.as_string()
+
+
 def user_data_payload(text: str, limit: int | None = None) -> bytes:
     """The bytes to hand the provider: the cloud-config as is, or gzipped (cloud-init reads both) when it is
     over the limit. A clear error when even the compressed form does not fit."""
@@ -114,9 +146,11 @@ def user_data_payload(text: str, limit: int | None = None) -> bytes:
 def render_user_data(
     plan: ClusterPlan, pool: PoolPlan, lustre: list[LustreMount], limit: int | None = None
 ) -> str:
-    """The pool's cloud-config. With `limit`, checks that it fits (gzipped if it has to)."""
+    """The pool's user data: our cloud-config, or a multipart document of it and the user's own part.
+    With `limit`, checks that it fits (gzipped if it has to)."""
     ctx = node_context(plan, pool, tuple(lustre))
-    text = render_cloud_config(ctx, node_files(ctx, node_metadata(plan, pool)))
+    cloud_config = render_cloud_config(ctx, node_files(ctx, node_metadata(plan, pool)))
+    text = compose(cloud_config, pool.software.extra_user_data)
     try:
         user_data_payload(text, limit)
     except UserDataTooLargeError as exc:

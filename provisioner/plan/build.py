@@ -34,6 +34,7 @@ def _software(
         container_runtime=software.container_runtime,
         apptainer=software.apptainer,
         enroot=software.enroot,
+        extra_user_data=software.extra_user_data,
         dcgm=software.dcgm and gpu.vendor is GpuVendor.NVIDIA,
         fabric_manager=selection.offer.nvswitch,
         open_kernel_modules=gpu.open_kernel_required,

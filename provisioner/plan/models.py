@@ -38,6 +38,7 @@ class SoftwarePlan(_Frozen):
     container_runtime: ContainerRuntime
     apptainer: bool
     enroot: bool
+    extra_user_data: Annotated[str | None, Field(description="The user's own first-boot part, if any.")]
     dcgm: Annotated[bool, Field(description="DCGM is installed (NVIDIA nodes only).")]
     fabric_manager: Annotated[bool, Field(description="nvidia-fabricmanager must run (NVSwitch baseboard).")]
     open_kernel_modules: Annotated[bool, Field(description="NVIDIA open kernel modules are required.")]

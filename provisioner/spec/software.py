@@ -44,6 +44,16 @@ class Software(SpecModel):
     enroot: Annotated[
         bool, Field(description="Install Enroot (unprivileged containers; Pyxis joins it with Slurm).")
     ] = False
+    extra_user_data: Annotated[
+        str | None,
+        Field(
+            max_length=16384,
+            description="Your own first-boot part, run by cloud-init before provisioner's boot steps: "
+            "a cloud-config (starting '#cloud-config', merged into ours) or a script (starting '#!'). "
+            "Never put secrets here: user data is readable by anything on the node that can reach the "
+            "metadata service.",
+        ),
+    ] = None
     dcgm: Annotated[
         bool, Field(description="Install NVIDIA DCGM (health diagnostics and metrics) on NVIDIA nodes.")
     ] = True

@@ -192,3 +192,59 @@ def test_scripts_parse_as_bash(tmp_path: Path) -> None:
         script.write_text(body)
         checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
         assert checked.returncode == 0, (path, checked.stderr)
+
+
+def test_the_users_own_part_makes_a_multipart_document(tmp_path: Path) -> None:
+    import email
+
+    from provisioner import Software
+
+    extra = "#cloud-config\npackages: [htop]\n"
+    cluster = Cluster(
+        name="llm-train",
+        provider="aws",
+        region="us-east-1",
+        pools=[NodePool(name="gpu", gpu="H100", gpus=8)],
+        software=Software(extra_user_data=extra),
+    )
+    result = plan_cluster(cluster, CATALOG)
+    text = render_user_data(result, result.pools[0], [])
+    assert text == render_user_data(result, result.pools[0], [])  # deterministic boundary
+    message = email.message_from_string(text)
+    assert message.is_multipart()
+    ours, theirs = message.get_payload()
+    assert ours.get_content_type() == "text/cloud-config"
+    assert parsed(ours.get_payload(decode=True).decode())["write_files"]
+    assert theirs.get_content_type() == "text/cloud-config"
+    assert theirs["Merge-Type"] == "list(append)+dict(no_replace,recurse_list)+str()"
+    assert theirs.get_payload(decode=True).decode() == extra
+    script = "#!/bin/bash\necho hello\n"
+    scripted = plan_cluster(
+        cluster.model_copy(update={"software": Software(extra_user_data=script)}), CATALOG
+    )
+    parts = email.message_from_string(render_user_data(scripted, scripted.pools[0], [])).get_payload()
+    assert parts[1].get_content_type() == "text/x-shellscript"
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ("echo no header\n", "extra-user-data-kind"),
+        ("#!/bin/bash\nexport PASSWORD=hunter2\n", "secret-in-user-data"),
+        (
+            "#cloud-config\nwrite_files: [{path: /k, content: 'AKIAABCDEFGHIJKLMNOP'}]\n",
+            "secret-in-user-data",
+        ),
+    ],
+)
+def test_the_users_own_part_is_checked(extra: str, code: str) -> None:
+    from provisioner import Software
+
+    cluster = Cluster(
+        name="llm-train",
+        provider="aws",
+        region="us-east-1",
+        pools=[NodePool(name="gpu", gpu="H100", gpus=8)],
+        software=Software(extra_user_data=extra),
+    )
+    assert code in [f.code for f in plan_cluster(cluster, CATALOG).findings]

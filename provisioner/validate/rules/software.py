@@ -1,5 +1,6 @@
 """Driver, CUDA and ROCm against the GPU and against each other."""
 
+import re
 from collections.abc import Iterator
 
 from provisioner.catalog import GpuModel, parse_version
@@ -141,4 +142,39 @@ def os_supports_vendor(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-RULES = (vendor_stack, nvidia_versions, rocm_versions, os_supports_vendor)
+_SECRET_PATTERNS = (
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
+    (re.compile(r"aws_secret_access_key|secret[_-]?key\s*[:=]", re.I), "a secret key"),
+    (re.compile(r"\b(password|passwd|token)\s*[:=]\s*\S+", re.I), "a password or token"),
+)
+
+
+def extra_user_data(ctx: RuleContext) -> Iterator[Finding]:
+    """The user's own boot part: a kind cloud-init understands, and nothing that looks like a secret."""
+    seen: set[str] = set()
+    for path, pool in ctx.pools():
+        text = ctx.cluster.software_for(pool).extra_user_data
+        where = _software_path(path, pool, "extra_user_data")
+        if text is None or where in seen:
+            continue
+        seen.add(where)
+        if not text.startswith(("#cloud-config", "#!")):
+            yield error(
+                "extra-user-data-kind",
+                where,
+                f"starts with {text[:20]!r}: cloud-init runs a part that starts with '#cloud-config' or '#!'",
+                "start it with '#cloud-config' (merged into provisioner's) or '#!/bin/bash' (a script)",
+            )
+        for pattern, what in _SECRET_PATTERNS:
+            if pattern.search(text):
+                yield error(
+                    "secret-in-user-data",
+                    where,
+                    f"it seems to hold {what}; user data is readable on the node and in the cloud console",
+                    "keep it in the provider's secret store and fetch it on the node with its identity",
+                )
+                break
+
+
+RULES = (vendor_stack, nvidia_versions, rocm_versions, os_supports_vendor, extra_user_data)
