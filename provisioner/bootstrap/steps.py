@@ -20,19 +20,21 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("prepare", lambda c: True),
+    # OFED first: the NVIDIA driver must be built against it for nvidia-peermem (GPUDirect RDMA)
+    Step("infiniband", lambda c: c.fabric in ("infiniband", "roce", "gpudirect-rdma")),
     Step("nvidia-driver", lambda c: c.nvidia),
     Step("fabric-manager", lambda c: c.nvidia and c.fabric_manager),
     Step("cuda", lambda c: c.nvidia and bool(c.cuda)),
-    Step("container-toolkit", lambda c: c.nvidia and bool(c.container_runtime)),
     Step("rocm", lambda c: c.amd),
     Step("efa", lambda c: c.fabric == "efa"),
-    Step("infiniband", lambda c: c.fabric in ("infiniband", "roce", "gpudirect-rdma")),
     Step("nccl", lambda c: True),
+    # storage before what keeps its data there (container images, enroot's caches on scratch)
+    Step("scratch", lambda c: bool(c.scratch_mount)),
+    Step("lustre", lambda c: bool(c.lustre)),
+    Step("container-toolkit", lambda c: c.nvidia and bool(c.container_runtime)),
     Step("dcgm", lambda c: c.nvidia and c.dcgm),
     Step("apptainer", lambda c: c.apptainer),
     Step("enroot", lambda c: c.enroot),
-    Step("scratch", lambda c: bool(c.scratch_mount)),
-    Step("lustre", lambda c: bool(c.lustre)),
 )
 
 

@@ -24,7 +24,7 @@ def test_steps_run_in_order(tmp_path: Path) -> None:
     started = [
         line.split("step ")[1].split(":")[0] for line in result.stdout.splitlines() if ": start" in line
     ]
-    assert started == ["prepare", "nvidia-driver", "container-toolkit", "nccl", "dcgm"]
+    assert started == ["prepare", "nvidia-driver", "nccl", "container-toolkit", "dcgm"]
     for step in started:
         assert node.exists(f"/var/log/provisioner/{step}.log")
 

@@ -99,17 +99,17 @@ def test_steps_follow_the_node() -> None:
         "prepare",
         "nvidia-driver",
         "fabric-manager",
-        "container-toolkit",
         "efa",
         "nccl",
+        "container-toolkit",
         "dcgm",
     ]
     l4 = plan([], gpu="L4", gpus=1, instance_type="g6.xlarge")
     assert step_names(files(parsed(render_user_data(l4, l4.pools[0], [])))) == [
         "prepare",
         "nvidia-driver",
-        "container-toolkit",
         "nccl",
+        "container-toolkit",
         "dcgm",
     ]
 
@@ -119,7 +119,7 @@ def test_the_runner_runs_the_steps_in_order() -> None:
     written = files(parsed(render_user_data(result, result.pools[0], [FSX])))
     runner = written["/opt/provisioner/bootstrap.sh"]
     assert (
-        "STEPS=(prepare nvidia-driver fabric-manager container-toolkit efa nccl dcgm scratch lustre)"
+        "STEPS=(prepare nvidia-driver fabric-manager efa nccl scratch lustre container-toolkit dcgm)"
         in runner
     )
     assert "set -euo pipefail" in runner
