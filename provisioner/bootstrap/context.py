@@ -75,6 +75,8 @@ class NodeContext:
     enroot: bool
     scratch_mount: str
     lustre: tuple[LustreMount, ...]
+    lustre_client_repo: str
+    """'fsx' when the Lustre client comes from AWS's FSx client repository, '' for the distro's packages."""
 
     @property
     def nvidia(self) -> bool:
@@ -124,7 +126,8 @@ def _driver(pool: PoolPlan) -> tuple[str, str, bool]:
 def node_context(plan: ClusterPlan, pool: PoolPlan, lustre: tuple[LustreMount, ...] = ()) -> NodeContext:
     software = pool.software
     branch, exact, keep = _driver(pool)
-    cuda = software.cuda or ""
+    # packages and install folders are per major.minor (cuda-toolkit-12-8, /usr/local/cuda-12.8)
+    cuda = ".".join((software.cuda or "").split(".")[:2])
     return NodeContext(
         cluster=plan.name,
         provider=plan.provider.value,
@@ -143,6 +146,7 @@ def node_context(plan: ClusterPlan, pool: PoolPlan, lustre: tuple[LustreMount, .
         open_kernel_modules=software.open_kernel_modules or int(branch) >= OPEN_MODULES_DEFAULT_FROM,
         cuda=cuda,
         cuda_package=f"cuda-toolkit-{cuda.replace('.', '-')}" if cuda else "",
+        lustre_client_repo="fsx" if plan.provider.value == "aws" else "",
         fabric_manager=software.fabric_manager,
         container_runtime=software.container_runtime.value
         if software.container_runtime is not ContainerRuntime.NONE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -248,3 +249,26 @@ def test_the_users_own_part_is_checked(extra: str, code: str) -> None:
         software=Software(extra_user_data=extra),
     )
     assert code in [f.code for f in plan_cluster(cluster, CATALOG).findings]
+
+
+def _unit_values(text: str, key: str) -> list[str]:
+    return [v for line in text.splitlines() if line.startswith(f"{key}=") for v in line.split("=", 1)[1].split()]
+
+
+def test_the_boot_service_has_no_ordering_cycle_with_cloud_init() -> None:
+    """We run after cloud-final; a target that wants us is ordered after us; so no target that cloud-final
+    itself runs after may want us (multi-user.target did: systemd then drops the unit at every later boot)."""
+    result = plan([])
+    unit = files(parsed(render_user_data(result, result.pools[0], [])))[
+        "/etc/systemd/system/provisioner-bootstrap.service"
+    ]
+    assert "cloud-final.service" in _unit_values(unit, "After")
+    installed = Path("/lib/systemd/system/cloud-final.service")
+    if not installed.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian's cloud-init (its cloud-final.service) is required under CI")
+        pytest.skip("cloud-init is not installed")
+    cloud_final_after = set(_unit_values(installed.read_text(), "After"))
+    assert "multi-user.target" in cloud_final_after  # the fact that made WantedBy=multi-user.target a cycle
+    for target in _unit_values(unit, "WantedBy"):
+        assert target not in cloud_final_after, f"{target} is ordered before cloud-final: ordering cycle"
