@@ -252,7 +252,9 @@ def test_the_users_own_part_is_checked(extra: str, code: str) -> None:
 
 
 def _unit_values(text: str, key: str) -> list[str]:
-    return [v for line in text.splitlines() if line.startswith(f"{key}=") for v in line.split("=", 1)[1].split()]
+    return [
+        v for line in text.splitlines() if line.startswith(f"{key}=") for v in line.split("=", 1)[1].split()
+    ]
 
 
 def test_the_boot_service_has_no_ordering_cycle_with_cloud_init() -> None:
@@ -272,3 +274,33 @@ def test_the_boot_service_has_no_ordering_cycle_with_cloud_init() -> None:
     assert "multi-user.target" in cloud_final_after  # the fact that made WantedBy=multi-user.target a cycle
     for target in _unit_values(unit, "WantedBy"):
         assert target not in cloud_final_after, f"{target} is ordered before cloud-final: ordering cycle"
+
+
+def test_every_cloud_config_part_of_a_multipart_document_passes_cloud_init_schema(tmp_path: Path) -> None:
+    import email
+
+    from provisioner import Software
+
+    schema = shutil.which("cloud-init")
+    if schema is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian's cloud-init is required under CI")
+        pytest.skip("cloud-init is not installed")
+    cluster = Cluster(
+        name="llm-train",
+        provider="aws",
+        region="us-east-1",
+        pools=[NodePool(name="gpu", gpu="H100", gpus=8)],
+        software=Software(extra_user_data="#cloud-config\npackages: [htop]\nruncmd:\n  - [echo, hello]\n"),
+    )
+    result = plan_cluster(cluster, CATALOG)
+    parts = email.message_from_string(render_user_data(result, result.pools[0], [])).get_payload()
+    configs = [p for p in parts if p.get_content_type() == "text/cloud-config"]
+    assert len(configs) == 2
+    for index, part in enumerate(configs):
+        path = tmp_path / f"part{index}.yaml"
+        path.write_text(part.get_payload(decode=True).decode())
+        checked = subprocess.run(
+            [schema, "schema", "-c", str(path)], capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
