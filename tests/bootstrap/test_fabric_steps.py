@@ -127,6 +127,7 @@ def fake_efa_tarball(node: Node) -> None:
 
 def test_efa_installs_on_a_plain_image_once(tmp_path: Path) -> None:
     node = Node(tmp_path, make_plan(image=CUSTOM_IMAGE))
+    node.set_fabric_devices(0)
     fake_efa_tarball(node)
     log = ok(node, "efa")
     assert "https://efa-installer.amazonaws.com/aws-efa-installer-1.50.0.tar.gz" in urls(node)
@@ -157,6 +158,18 @@ def test_efa_skips_on_the_gpu_image(tmp_path: Path) -> None:
     assert "EFA stack already installed" in log and "aws-ofi-nccl present" in log
     assert node.installs() == [] and urls(node) == [] and node.calls("efa_installer.sh") == []
     assert ["fi_info", "-p", "efa", "-t", "FI_EP_RDM"] in node.calls("fi_info")
+    assert "EFA: 32 of 32 devices" in log  # counted as the health gate counts them
+
+
+def test_efa_installer_waits_for_the_dpkg_lock(tmp_path: Path) -> None:
+    """efa_installer.sh runs apt with no lock timeout: it starts only once unattended-upgrades is done."""
+    node = Node(tmp_path, make_plan(image=CUSTOM_IMAGE))
+    fake_efa_tarball(node)
+    node.hold_dpkg_lock(looks=2)
+    ok(node, "efa")
+    names = [call[0] for call in node.calls()]
+    assert names.count("fuser") == 3  # held, held, free
+    assert max(i for i, n in enumerate(names) if n == "fuser") < names.index("efa_installer.sh")
 
 
 def test_efa_builds_the_plugin_when_the_installer_lacks_it(tmp_path: Path) -> None:
@@ -236,6 +249,24 @@ def test_infiniband_on_rocky_uses_the_doca_yum_repository(tmp_path: Path) -> Non
     assert "kernel-devel-5.14.0-503.14.1.el9_5.x86_64" in [arg for call in node.calls("dnf") for arg in call]
 
 
+def test_infiniband_boot_loads_peermem_after_the_driver_reboot(tmp_path: Path) -> None:
+    """A plain image: nvidia-peermem cannot load before the NVIDIA driver does; modules-load.d loads it at the
+    reboot, and the health gate (an InfiniBand device and nvidia-peermem) passes on the boot after it."""
+    node = Node(tmp_path, make_plan(instance_type="test-h100-ib.48xlarge", image=CUSTOM_IMAGE))
+    first = node.run()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "nvidia-peermem did not load now" in node.file("/var/log/provisioner/infiniband.log")
+    assert node.calls("reboot") and node.status()["state"] == "rebooting"
+    assert node.exists("/sys/module/nvidia_peermem")  # loaded by the reboot, from modules-load.d
+    node.reset_calls()
+    second = node.run()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert node.exists("/sys/module/nvidia_peermem")
+    assert node.calls("modprobe") == [] and node.installs() == []
+    checks = {check["name"]: check["status"] for check in node.health()["checks"]}
+    assert checks["fabric"] == "ok" and checks["nvidia-peermem"] == "ok"
+
+
 def test_infiniband_on_amd_has_no_peermem(tmp_path: Path) -> None:
     node = Node(tmp_path, make_plan(gpu="MI300X", instance_type="test-mi300x-ib.48xlarge"))
     node.provide("ofed_info")
@@ -294,6 +325,30 @@ def test_rocm_boot_reboots_once_then_is_healthy(amd_node: Node) -> None:
     assert node.health()["healthy"] is True
 
 
+def test_rocm_waits_for_the_dpkg_lock_before_amdgpu_install(amd_node: Node) -> None:
+    node = amd_node
+    node.hold_dpkg_lock(looks=3)
+    log = ok(node, "rocm")
+    names = [call[0] for call in node.calls()]
+    assert names.count("fuser") == 4
+    assert max(i for i, n in enumerate(names) if n == "fuser") < names.index("amdgpu-install")
+    assert "waiting for another package manager" in log
+    # the installer .deb went through apt, which waits for the lock itself
+    assert not [c for c in node.calls("dpkg") if "-i" in c]
+    deb = str(node.root / "var/cache/provisioner/rocm/amdgpu-install_6.4.60400-1_all.deb")
+    assert ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", deb] in node.calls("apt-get")
+
+
+def test_rocm_gives_up_on_a_lock_that_is_never_released(amd_node: Node) -> None:
+    node = amd_node
+    node.hold_dpkg_lock()
+    result = node.run_step("rocm")
+    assert result.returncode != 0
+    assert "dpkg is still locked" in result.stdout and "gave up after 3 attempts" in result.stdout
+    assert node.calls("amdgpu-install") == []
+    assert len(node.calls("fuser")) == 3 * 121  # 120 looks and the last one, on each attempt
+
+
 def test_rocm_keeps_an_image_that_has_it(tmp_path: Path) -> None:
     node = Node(tmp_path, make_plan(gpu="MI300X", instance_type="test-mi300x.48xlarge", image=CUSTOM_IMAGE))
     node.preinstall("rocm")
@@ -330,6 +385,20 @@ def test_apptainer_installs_once(tmp_path: Path, os_name: str) -> None:
     assert node.installs() == [] and urls(node) == []
 
 
+def test_apptainer_ppa_leaves_the_package_refresh_to_apt(tmp_path: Path) -> None:
+    """Off amd64, the PPA: add-apt-repository -n runs no apt update of its own (it would not wait for the
+    lock); pkg_install refreshes with DPkg::Lock::Timeout."""
+    node = Node(tmp_path, make_plan(apptainer=True))
+    node.set_arch("arm64")
+    ok(node, "apptainer")
+    assert ["add-apt-repository", "-y", "-n", "ppa:apptainer/ppa"] in node.calls("add-apt-repository")
+    assert urls(node) == []
+    calls = node.calls()
+    added = calls.index(["add-apt-repository", "-y", "-n", "ppa:apptainer/ppa"])
+    assert ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-q"] in calls[added:]
+    assert "apptainer" in node.installs()
+
+
 def test_apptainer_skips_when_present(tmp_path: Path) -> None:
     node = Node(tmp_path, make_plan(apptainer=True))
     node.provide("apptainer")
@@ -356,6 +425,7 @@ def test_enroot_installs_once_and_configures_its_paths(tmp_path: Path) -> None:
     assert node.installs() == ["enroot", "enroot+caps"]
     release = "https://github.com/NVIDIA/enroot/releases/download/v4.1.1"
     assert urls(node) == [f"{release}/enroot_4.1.1-1_amd64.deb", f"{release}/enroot+caps_4.1.1-1_amd64.deb"]
+    assert not [c for c in node.calls("dpkg") if "-i" in c]  # apt, which waits for the lock
     assert enroot_conf(node) == ENROOT_SETTINGS
     assert "d /run/enroot 1777 root root -" in node.file("/etc/tmpfiles.d/provisioner-enroot.conf")
     assert (node.root / "scratch/enroot/tmp").stat().st_mode & 0o7777 == 0o1777

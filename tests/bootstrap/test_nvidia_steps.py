@@ -7,12 +7,11 @@ has; a second boot installs nothing; a driver install takes exactly one reboot.
 from __future__ import annotations
 
 import itertools
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from harness import PLAIN_IMAGE, Node, make_plan
+from harness import PACKAGED_PERSISTENCED, PLAIN_IMAGE, Node, make_plan, shellcheck
 
 from provisioner.bootstrap import node_context, node_files, node_metadata
 
@@ -137,6 +136,7 @@ def test_plain_image_installs_the_pinned_stack_once(
     assert "nvidia.com/gpu" in node.file("/etc/cdi/nvidia.yaml")
     assert "CUDA_HOME=/usr/local/cuda-12.8" in node.file("/etc/profile.d/cuda.sh")
     assert node.health()["healthy"] is True
+    assert node.file(PERSISTENCED_DROPIN).endswith(PERSISTENCED_SERVICE)
 
 
 def test_plain_image_loads_the_driver_only_after_the_reboot(tmp_path: Path) -> None:
@@ -213,6 +213,66 @@ def test_a_driver_step_run_again_before_the_reboot_installs_nothing(tmp_path: Pa
     assert node.installs() == before
     assert "installed but not loaded" in again.stdout
     assert node.exists("/var/lib/provisioner/reboot-required")
+
+
+# --- persistence mode ---------------------------------------------------------------------------------------
+
+PERSISTENCED_DROPIN = "/etc/systemd/system/nvidia-persistenced.service.d/provisioner.conf"
+PERSISTENCED_SERVICE = "[Service]\nExecStart=\nExecStart=/usr/bin/nvidia-persistenced --verbose\n"
+
+
+def persistence_modes(node: Node) -> list[str]:
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=persistence_mode", "--format=csv,noheader"],
+        env=node.env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.split()
+
+
+def test_persistence_mode_is_on_after_the_reboot(tmp_path: Path) -> None:
+    """Ubuntu's unit passes --no-persistence-mode: the drop-in clears it, systemd reloads once, and the
+    daemon the reboot starts turns persistence mode on. A second boot rewrites and reloads nothing."""
+    node = Node(tmp_path, make_plan("L4", "g6.xlarge", image=PLAIN_IMAGE))
+    first = node.run()
+    assert first.returncode == 0, first.stderr
+    assert node.file(PERSISTENCED_DROPIN).endswith(PERSISTENCED_SERVICE)
+    assert "--no-persistence-mode" in node.file(PERSISTENCED_DROPIN)  # named in its comment only
+    assert node.calls("systemctl").count(["systemctl", "daemon-reload"]) == 1
+    node.reset_calls()
+    assert node.run().returncode == 0
+    assert ["systemctl", "daemon-reload"] not in node.calls("systemctl")
+    assert persistence_modes(node) == ["Enabled"]
+    health = {check["name"]: check["status"] for check in node.health()["checks"]}
+    assert health["persistence-mode"] == "ok"
+
+
+def test_persistence_mode_of_a_running_image_daemon_is_turned_on(tmp_path: Path) -> None:
+    """The GPU image runs nvidia-persistenced with the packaged --no-persistence-mode: after the drop-in it is
+    restarted (a start would leave the running daemon as it is)."""
+    node = Node(tmp_path, make_plan("L4", "g6.xlarge"))
+    gpu_image(node, "containerd")
+    node.activate("nvidia-persistenced")
+    assert (node.state / "persistenced-exec").read_text().strip() == PACKAGED_PERSISTENCED
+    assert persistence_modes(node) == ["Disabled"]
+    assert node.run_step("nvidia-driver").returncode == 0
+    systemctl = node.calls("systemctl")
+    assert systemctl.index(["systemctl", "daemon-reload"]) < systemctl.index(
+        ["systemctl", "restart", "nvidia-persistenced"]
+    )
+    assert persistence_modes(node) == ["Enabled"]
+    assert node.calls("nvidia-smi").count(["nvidia-smi", "-pm", "1"]) == 0
+    node.reset_calls()
+    assert node.run_step("nvidia-driver").returncode == 0
+    assert [c for c in node.calls("systemctl") if "restart" in c or "daemon-reload" in c] == []
+
+
+def test_persistence_mode_without_the_unit_falls_back_to_nvidia_smi(tmp_path: Path) -> None:
+    node = Node(tmp_path, make_plan("L4", "g6.xlarge"))
+    node.provide("nvidia-smi")  # a driver without nvidia-persistenced
+    assert node.run_step("nvidia-driver").returncode == 0
+    assert ["nvidia-smi", "-pm", "1"] in node.calls("nvidia-smi")
+    assert not node.exists(PERSISTENCED_DROPIN)
+    assert persistence_modes(node) == ["Enabled"]
 
 
 # --- the provider's GPU image: keep what it has -------------------------------------------------------------
@@ -354,6 +414,57 @@ def test_cdi_spec_is_regenerated_only_when_the_gpus_change(tmp_path: Path) -> No
     assert not list((node.root / "etc/cdi").glob("nvidia.yaml.*")), "a temporary spec was left behind"
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_cdi_is_enabled_in_the_runtime(tmp_path: Path, runtime: str) -> None:
+    node = Node(tmp_path, make_plan(container_runtime=runtime))
+    gpu_image(node, runtime)
+    assert node.run_step("container-toolkit").returncode == 0
+    (configure,) = [c for c in node.calls("nvidia-ctk") if c[1:3] == ["runtime", "configure"]]
+    assert "--cdi.enabled" in configure and f"--runtime={runtime}" in configure
+    if runtime == "containerd":
+        assert "enable_cdi = true" in node.file("/etc/containerd/config.toml")
+    else:
+        assert '"features": {"cdi": true}' in node.file("/etc/docker/daemon.json")
+
+
+CRI_DISABLED = 'disabled_plugins = ["cri"]\n'
+"""The /etc/containerd/config.toml of containerd.io from Docker's repositories."""
+
+
+def test_containerd_from_docker_gets_its_cri_plugin_back(tmp_path: Path) -> None:
+    node = Node(tmp_path, make_plan(container_runtime="containerd"))
+    gpu_image(node, "containerd")
+    (node.root / "etc/containerd").mkdir(parents=True)
+    (node.root / "etc/containerd/config.toml").write_text(CRI_DISABLED)
+    result = node.run_step("container-toolkit")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ["containerd", "config", "default"] in node.calls("containerd")
+    config = node.file("/etc/containerd/config.toml")
+    assert "disabled_plugins" not in config
+    assert '[plugins."io.containerd.grpc.v1.cri"]' in config and "enable_cdi = true" in config
+    assert node.file("/etc/containerd/config.toml.provisioner-orig") == CRI_DISABLED
+    calls = node.calls()
+    assert calls.index(["containerd", "config", "default"]) < next(
+        i for i, c in enumerate(calls) if c[:3] == ["nvidia-ctk", "runtime", "configure"]
+    )
+    assert ["systemctl", "restart", "containerd"] in node.calls("systemctl")
+    # the regenerated config is kept: no second regeneration, no restart
+    node.reset_calls()
+    assert node.run_step("container-toolkit").returncode == 0
+    assert node.calls("containerd") == []
+    assert ["systemctl", "restart", "containerd"] not in node.calls("systemctl")
+
+
+def test_a_containerd_config_with_cri_is_kept(tmp_path: Path) -> None:
+    node = Node(tmp_path, make_plan(container_runtime="containerd"))
+    gpu_image(node, "containerd")
+    (node.root / "etc/containerd").mkdir(parents=True)
+    (node.root / "etc/containerd/config.toml").write_text("version = 2\ndisabled_plugins = []\n")
+    assert node.run_step("container-toolkit").returncode == 0
+    assert node.calls("containerd") == []
+    assert node.file("/etc/containerd/config.toml").startswith("version = 2\ndisabled_plugins = []\n")
+
+
 def test_runtime_restarts_only_when_its_config_changed(tmp_path: Path) -> None:
     node = Node(tmp_path, make_plan(container_runtime="docker"))
     gpu_image(node, "docker")
@@ -377,6 +488,22 @@ def test_toolkit_repository_is_signed_by_its_keyring(tmp_path: Path) -> None:
         "https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /\n"
     )
     assert node.exists("/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg")
+
+
+# --- package installs wait for dpkg's lock -----------------------------------------------------------------
+
+
+def test_the_cuda_keyring_is_installed_by_apt_waiting_for_the_lock(tmp_path: Path) -> None:
+    """dpkg -i fails at once when unattended-upgrades holds the lock; apt-get waits (DPkg::Lock::Timeout)."""
+    node = Node(tmp_path, make_plan(image=PLAIN_IMAGE))
+    node.preinstall(*PREPARE["debian"])
+    assert node.run_step("nvidia-driver").returncode == 0
+    assert [c for c in node.calls("dpkg") if "-i" in c or "--install" in c] == []
+    keyring = str(node.root / "var/lib/provisioner/cuda-keyring_1.1-1_all.deb")
+    apt_install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", keyring]
+    assert apt_install in node.calls("apt-get")
+    assert "cuda-keyring" in node.installed()
+    assert not node.exists("/var/lib/provisioner/cuda-keyring_1.1-1_all.deb")
 
 
 # --- failures ---------------------------------------------------------------------------------------
@@ -428,9 +555,6 @@ def _rendered_nvidia_scripts() -> dict[str, str]:
 
 
 def test_rendered_steps_pass_shellcheck(tmp_path: Path) -> None:
-    shellcheck = shutil.which("shellcheck") or str(Path(__file__).parents[2] / ".venv/bin/shellcheck")
-    if not Path(shellcheck).exists():
-        pytest.skip("shellcheck is not installed")
     scripts = _rendered_nvidia_scripts()
     assert {label.split(" ")[0] for label in scripts} == set(NVIDIA_STEPS)
     paths = []
@@ -439,7 +563,7 @@ def test_rendered_steps_pass_shellcheck(tmp_path: Path) -> None:
         path.write_text(content)
         paths.append(path)
     result = subprocess.run(
-        [shellcheck, "-s", "bash", "-S", "style", *map(str, paths)],
+        [shellcheck(), "-s", "bash", "-S", "style", *map(str, paths)],
         capture_output=True,
         text=True,
         check=False,

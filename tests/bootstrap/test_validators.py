@@ -208,6 +208,24 @@ def test_every_script_is_strict_bash() -> None:
                 assert item.mode == "0755", f"{case.label}: {item.path}"
 
 
+def test_no_script_installs_with_bare_dpkg() -> None:
+    """`dpkg -i` fails at once while unattended-upgrades holds the lock at first boot: a downloaded .deb goes
+    through `apt-get -o DPkg::Lock::Timeout=600 install`, which waits for it."""
+    dpkg_install = re.compile(r"\bdpkg\s+(?:-\S*\s+)*(?:-i|--install)\b")
+    apt_install = re.compile(r"\bapt-get\b.*\binstall\b")
+    for case in all_cases():
+        for item in case.files:
+            if not item.path.endswith(".sh"):
+                continue
+            for line in item.content.splitlines():
+                if line.lstrip().startswith("#"):
+                    continue
+                where = f"{case.label}: {item.path}: {line.strip()}"
+                assert not dpkg_install.search(line), where
+                if apt_install.search(line):
+                    assert "DPkg::Lock::Timeout=600" in line, where
+
+
 # --- (a) shellcheck ------------------------------------------------------------------------------------
 
 
