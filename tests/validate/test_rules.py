@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from provisioner import Cluster, load_catalog, validate
+from provisioner import Cluster, load_catalog
 from provisioner.spec import Interconnect, Severity
-from provisioner.validate import Finding
+from provisioner.validate import Finding, validate
 
 CATALOG = load_catalog()
 

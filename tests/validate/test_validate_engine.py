@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from provisioner import Cluster, NodePool, load_catalog, validate
+from provisioner import Cluster, NodePool, load_catalog
 from provisioner.catalog import Catalog, Offer
 from provisioner.spec import Interconnect, LocalScratch, Severity
-from provisioner.validate import Finding, error, findings_from_validation_error, has_errors, warning
+from provisioner.validate import Finding, error, findings_from_validation_error, has_errors, validate, warning
 
 CATALOG = load_catalog()
 
