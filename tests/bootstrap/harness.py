@@ -49,7 +49,7 @@ from provisioner.catalog import Catalog
 from provisioner.plan import ClusterPlan
 from provisioner.spec import Interconnect, Software
 
-__all__ = ["ALWAYS", "PLAIN_IMAGE", "PROVIDES", "Node", "make_plan", "shellcheck"]
+__all__ = ["ALWAYS", "PLAIN_IMAGE", "PROVIDES", "Node", "lab_catalog", "make_plan", "shellcheck"]
 
 PLAIN_IMAGE = "ami-0123456789abcdef0"
 """A custom image id: a plain OS image, on which the boot installs everything."""
@@ -61,7 +61,7 @@ def _catalog() -> Catalog:
 
 
 @cache
-def _lab_catalog() -> Catalog:
+def lab_catalog() -> Catalog:
     """The shipped catalog plus shapes AWS does not sell (instance types named test-*): AMD MI300X on EFA
     and on InfiniBand, H100 on InfiniBand."""
     shipped = _catalog()
@@ -105,7 +105,7 @@ def make_plan(
         interconnect=interconnect,
         software=Software(**software),
     )
-    catalog = _lab_catalog() if (instance_type or "").startswith("test-") else _catalog()
+    catalog = lab_catalog() if (instance_type or "").startswith("test-") else _catalog()
     result = plan_cluster(Cluster(name="test", provider=provider, region=region, pools=[pool]), catalog)
     assert result.pools, result.findings
     return result

@@ -3,47 +3,23 @@ nvidia-peermem, ROCm, Apptainer and Enroot install what is missing, once, and no
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import textwrap
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import harness
 import pytest
-from harness import Node
+from harness import Node, lab_catalog
 
-from provisioner.catalog import Catalog, load_catalog
 from provisioner.plan import ClusterPlan, plan_cluster
-from provisioner.spec import Cluster, Interconnect, LocalScratch, NodePool, Software
+from provisioner.spec import Cluster, LocalScratch, NodePool, Software
 
 CUSTOM_IMAGE = "ami-0123456789abcdef0"
 """A plain OS image of the user's: nothing GPU- or fabric-related preinstalled."""
 
 
-@cache
-def catalog() -> Catalog:
-    """The shipped catalog plus shapes AWS does not sell: MI300X and InfiniBand nodes."""
-    shipped = load_catalog()
-    p5 = shipped.offer("aws", "p5.48xlarge")
-    assert p5 is not None
-    extra = [
-        dataclasses.replace(p5, instance_type="test-mi300x.48xlarge", gpu="MI300X", nvswitch=False),
-        dataclasses.replace(
-            p5, instance_type="test-h100-ib.48xlarge", fabric=Interconnect.INFINIBAND, fabric_interfaces=8
-        ),
-        dataclasses.replace(
-            p5,
-            instance_type="test-mi300x-ib.48xlarge",
-            gpu="MI300X",
-            nvswitch=False,
-            fabric=Interconnect.INFINIBAND,
-            fabric_interfaces=8,
-        ),
-    ]
-    images = [i for os in ("ubuntu-22.04", "ubuntu-24.04", "rocky-9") if (i := shipped.image("aws", os))]
-    return Catalog(shipped.gpus, [*shipped.offers, *extra], shipped.cuda_min_driver, images)
+catalog = lab_catalog
 
 
 def make_plan(
