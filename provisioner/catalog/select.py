@@ -62,7 +62,7 @@ def select_offer(
     - A `fabric` asked for by name narrows the choice to shapes that have it, when any do (T4 with EFA is
       g4dn.8xlarge, not g4dn.xlarge).
     """
-    offers = [o for o in catalog.find_offers(provider=provider, gpu=gpu)]
+    offers = catalog.find_offers(provider=provider, gpu=gpu)
     with_fabric = [o for o in offers if fabric is not None and o.fabric is fabric]
     if with_fabric:
         offers = with_fabric
