@@ -295,16 +295,7 @@ def _render_pool(component: str, plan: "ClusterPlan", pool: "PoolPlan", out: Pat
     import gzip
     import shutil
 
-    from provisioner.bootstrap import (
-        LustreMount,
-        UserDataTooLargeError,
-        compose,
-        node_context,
-        node_files,
-        node_metadata,
-        render_cloud_config,
-        user_data_payload,
-    )
+    from provisioner.bootstrap import LustreMount, UserDataTooLargeError, render_pool, user_data_payload
     from provisioner.providers.base import provider_info
 
     # Filesystem addresses exist only after deploy: placeholders show where they go.
@@ -313,10 +304,8 @@ def _render_pool(component: str, plan: "ClusterPlan", pool: "PoolPlan", out: Pat
         for item in plan.storage
         if item.kind == "lustre"
     )
-    ctx = node_context(plan, pool, lustre)
-    files = node_files(ctx, node_metadata(plan, pool))
-    cloud_config = render_cloud_config(ctx, files)
-    text = compose(cloud_config, pool.software.extra_user_data)
+    rendered = render_pool(plan, pool, lustre)
+    files, cloud_config, text = rendered.files, rendered.cloud_config, rendered.user_data
 
     folder = out / component / pool.name
     if (folder / "user-data.yaml").is_file() and (folder / "files").is_dir():

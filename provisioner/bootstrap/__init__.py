@@ -5,11 +5,13 @@ from provisioner.bootstrap.mounts import LustreMount
 from provisioner.bootstrap.steps import STEPS, Step, steps_for
 from provisioner.bootstrap.userdata import (
     NodeFile,
+    RenderedPool,
     UserDataTooLargeError,
     compose,
     node_files,
     node_metadata,
     render_cloud_config,
+    render_pool,
     render_user_data,
     user_data_payload,
 )
@@ -19,6 +21,7 @@ __all__ = [
     "LustreMount",
     "NodeContext",
     "NodeFile",
+    "RenderedPool",
     "Step",
     "UserDataTooLargeError",
     "compose",
@@ -26,6 +29,7 @@ __all__ = [
     "node_files",
     "node_metadata",
     "render_cloud_config",
+    "render_pool",
     "render_user_data",
     "steps_for",
     "user_data_payload",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -23,11 +24,13 @@ from provisioner.plan import ClusterPlan, PoolPlan
 __all__ = [
     "LustreMount",
     "NodeFile",
+    "RenderedPool",
     "UserDataTooLargeError",
     "compose",
     "node_files",
     "node_metadata",
     "render_cloud_config",
+    "render_pool",
     "render_user_data",
     "user_data_payload",
 ]
@@ -143,14 +146,29 @@ def user_data_payload(text: str, limit: int | None = None) -> bytes:
     return packed
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedPool:
+    """Everything one pool's nodes get: the files, our cloud-config, and the user data sent (with the user's
+    own part, a multipart document)."""
+
+    files: list[NodeFile]
+    cloud_config: str
+    user_data: str
+
+
+def render_pool(plan: ClusterPlan, pool: PoolPlan, lustre: Sequence[LustreMount]) -> RenderedPool:
+    ctx = node_context(plan, pool, tuple(lustre))
+    files = node_files(ctx, node_metadata(plan, pool))
+    cloud_config = render_cloud_config(ctx, files)
+    return RenderedPool(files, cloud_config, compose(cloud_config, pool.software.extra_user_data))
+
+
 def render_user_data(
-    plan: ClusterPlan, pool: PoolPlan, lustre: list[LustreMount], limit: int | None = None
+    plan: ClusterPlan, pool: PoolPlan, lustre: Sequence[LustreMount], limit: int | None = None
 ) -> str:
     """The pool's user data: our cloud-config, or a multipart document of it and the user's own part.
     With `limit`, checks that it fits (gzipped if it has to)."""
-    ctx = node_context(plan, pool, tuple(lustre))
-    cloud_config = render_cloud_config(ctx, node_files(ctx, node_metadata(plan, pool)))
-    text = compose(cloud_config, pool.software.extra_user_data)
+    text = render_pool(plan, pool, lustre).user_data
     try:
         user_data_payload(text, limit)
     except UserDataTooLargeError as exc:
