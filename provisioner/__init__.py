@@ -29,6 +29,10 @@ if TYPE_CHECKING:
         Nfs,
         NodePool,
         OperatingSystem,
+        Slurm,
+        SlurmController,
+        SlurmLogin,
+        SlurmPartition,
         Software,
     )
     from provisioner.validate import Finding
@@ -52,6 +56,10 @@ __all__ = [
     "Nfs",
     "NodePool",
     "OperatingSystem",
+    "Slurm",
+    "SlurmController",
+    "SlurmLogin",
+    "SlurmPartition",
     "Software",
     "declaration_errors",
     "load_catalog",
@@ -60,7 +68,7 @@ __all__ = [
 
 _SPEC = (
     "AwsOptions Bucket CapacityKind Cluster ContainerRuntime Interconnect LocalScratch Lustre Network Nfs "
-    "NodePool OperatingSystem Software"
+    "NodePool OperatingSystem Slurm SlurmController SlurmLogin SlurmPartition Software"
 )
 _HOMES: dict[str, str] = {
     **dict.fromkeys(_SPEC.split(), "provisioner.spec"),

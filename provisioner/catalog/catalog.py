@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from provisioner.catalog.models import GpuModel, ImageDefault, Offer
+from provisioner.catalog.models import CpuShape, GpuModel, ImageDefault, Offer
 
 
 def _key(name: str) -> str:
@@ -21,6 +21,7 @@ class Catalog:
         offers: Iterable[Offer],
         cuda_min_driver: dict[str, str] | None = None,
         images: Iterable[ImageDefault] = (),
+        cpu_shapes: Iterable[CpuShape] = (),
     ) -> None:
         self._gpus: dict[str, GpuModel] = {}
         self._names: dict[str, str] = {}
@@ -32,6 +33,7 @@ class Catalog:
         self._by_shape = {(o.provider, o.instance_type): o for o in self._offers}
         self.cuda_min_driver: dict[str, str] = dict(cuda_min_driver or {})
         self._images = {(i.provider, i.os): i for i in images}
+        self._cpu_shapes = {(c.provider, c.instance_type): c for c in cpu_shapes}
 
     @property
     def gpus(self) -> tuple[GpuModel, ...]:
@@ -73,3 +75,7 @@ class Catalog:
 
     def image(self, provider: str, os: str) -> ImageDefault | None:
         return self._images.get((provider, os))
+
+    def cpu_shape(self, provider: str, instance_type: str) -> CpuShape | None:
+        """A support-node shape (controller, login) the catalog knows, or None."""
+        return self._cpu_shapes.get((provider, instance_type))

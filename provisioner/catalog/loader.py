@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from provisioner.catalog.catalog import Catalog
-from provisioner.catalog.models import GpuModel, ImageDefault, Offer, Price
+from provisioner.catalog.models import CpuShape, GpuModel, ImageDefault, Offer, Price
 from provisioner.spec.enums import GpuVendor, Interconnect
 
 _DATA = "provisioner.catalog.data"
@@ -43,15 +43,19 @@ def _gpu(raw: dict[str, Any]) -> GpuModel:
     )
 
 
+def _price(row: dict[str, str]) -> Price | None:
+    if not row["price_per_hour"]:
+        return None
+    return Price(
+        per_hour=float(row["price_per_hour"]),
+        as_of=date.fromisoformat(row["price_date"]),
+        region=row["price_region"],
+        source=row["price_source"],
+    )
+
+
 def _offer(row: dict[str, str]) -> Offer:
-    price = None
-    if row["price_per_hour"]:
-        price = Price(
-            per_hour=float(row["price_per_hour"]),
-            as_of=date.fromisoformat(row["price_date"]),
-            region=row["price_region"],
-            source=row["price_source"],
-        )
+    price = _price(row)
     return Offer(
         provider=row["provider"],
         instance_type=row["instance_type"],
@@ -68,6 +72,20 @@ def _offer(row: dict[str, str]) -> Offer:
         price=price,
         regions=frozenset(row["regions"].split()),
     )
+
+
+def parse_cpu_shapes_csv(text: str) -> list[CpuShape]:
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return [
+        CpuShape(
+            provider=row["provider"],
+            instance_type=row["instance_type"],
+            vcpus=int(row["vcpus"]),
+            memory_gib=float(row["memory_gib"]),
+            price=_price(row),
+        )
+        for row in csv.DictReader(io.StringIO("\n".join(lines)))
+    ]
 
 
 def parse_offers_csv(text: str) -> list[Offer]:
@@ -95,7 +113,8 @@ def load_catalog() -> Catalog:
                     description=raw["description"],
                 )
             )
-    return Catalog(gpus=gpus, offers=offers, cuda_min_driver=cuda, images=images)
+    cpu_shapes = parse_cpu_shapes_csv(_read_text("cpu_shapes.csv"))
+    return Catalog(gpus=gpus, offers=offers, cuda_min_driver=cuda, images=images, cpu_shapes=cpu_shapes)
 
 
 @functools.cache

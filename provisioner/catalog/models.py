@@ -73,3 +73,14 @@ class ImageDefault:
     ssm_parameter: str | None
     nvidia_driver: str | None
     description: str
+
+
+@dataclass(frozen=True, slots=True)
+class CpuShape:
+    """A CPU-only shape for support nodes (a scheduler's controller and login nodes)."""
+
+    provider: str
+    instance_type: str
+    vcpus: int
+    memory_gib: float
+    price: Price | None

@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 from provisioner.catalog import Catalog, GpuModel
 from provisioner.catalog.select import Selection, select_for_pool
-from provisioner.plan.models import HOURS_PER_MONTH, ClusterPlan, Cost, PoolPlan, SoftwarePlan
+from provisioner.plan.models import (
+    HOURS_PER_MONTH,
+    ClusterPlan,
+    Cost,
+    PoolPlan,
+    SoftwarePlan,
+    SupportNodePlan,
+)
+from provisioner.plan.slurm import plan_slurm
 from provisioner.spec import CapacityKind, Cluster, GpuVendor, Interconnect, NodePool
 from provisioner.validate import validate
 
@@ -97,13 +105,18 @@ def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None
     )
 
 
-def cost_of(pools: list[PoolPlan], unresolved: Sequence[str] = ()) -> Cost:
-    """Cost of the resolved pools. A pool without a price, or `unresolved` (declared but not planned, so its
-    shape is unknown), makes the total unknown (None), never a silently smaller number."""
-    known = sum(p.price_per_hour or 0.0 for p in pools)
+def cost_of(
+    pools: list[PoolPlan], unresolved: Sequence[str] = (), support: Sequence[SupportNodePlan] = ()
+) -> Cost:
+    """Cost of the resolved pools and the scheduler's support nodes. A pool or support node without a price,
+    or `unresolved` (declared but not planned, so its shape is unknown), makes the total unknown (None),
+    never a silently smaller number."""
+    priced: list[PoolPlan | SupportNodePlan] = [*pools, *support]
+    known = sum(p.price_per_hour or 0.0 for p in priced)
     unpriced = [p.name for p in pools if p.price_per_hour is None] + list(unresolved)
+    unpriced += [f"slurm {s.role} ({s.instance_type})" for s in support if s.price_per_hour is None]
     per_hour = None if unpriced else round(known, 4)
-    dated = sorted({p.price_as_of for p in pools if p.price_as_of})
+    dated = sorted({p.price_as_of for p in priced if p.price_as_of})
     note = "on-demand list prices" + (f" as of {', '.join(dated)}" if dated else "")
     if any(p.capacity.value != "on-demand" for p in pools):
         note += "; spot/reserved capacity is billed differently"
@@ -122,6 +135,8 @@ def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
     resolved = [(pool, _pool(cluster, pool, catalog)) for pool in cluster.pools]
     pools = [planned for _, planned in resolved if planned is not None]
     unresolved = [pool.name for pool, planned in resolved if planned is None]
+    scheduler = plan_slurm(cluster, pools, catalog)
+    support = [] if scheduler is None else scheduler.support_nodes
     return ClusterPlan(
         name=cluster.name,
         provider=cluster.provider,
@@ -132,5 +147,6 @@ def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
         tags=cluster_tags(cluster),
         options=cluster.options,
         findings=findings,
-        cost=cost_of(pools, unresolved),
+        cost=cost_of(pools, unresolved, support),
+        scheduler=scheduler,
     )

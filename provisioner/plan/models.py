@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,13 +86,80 @@ class PoolPlan(_Frozen):
         return None if self.price_per_node_hour is None else self.price_per_node_hour * self.nodes
 
 
+class SupportNodePlan(_Frozen):
+    """CPU nodes a scheduler needs besides the GPU pools (the Slurm controller, login nodes)."""
+
+    role: Annotated[str, Field(description="'controller' or 'login'.")]
+    instance_type: str
+    count: int
+    vcpus: Annotated[int | None, Field(description="vCPUs per node; None = a shape the catalog lacks.")]
+    memory_gib: float | None
+    root_volume_gib: int
+    price_per_node_hour: Annotated[float | None, Field(description="List price; None = unknown.")]
+    price_as_of: str | None
+    price_source: str | None
+
+    @property
+    def price_per_hour(self) -> float | None:
+        return None if self.price_per_node_hour is None else self.price_per_node_hour * self.count
+
+
+class SlurmNodeSetPlan(_Frozen):
+    """How one GPU pool's nodes register as Slurm dynamic nodes (`slurmd -Z --conf ...`)."""
+
+    pool: str
+    nodeset: Annotated[str, Field(description="Nodeset name in slurm.conf, selected by `feature`.")]
+    feature: Annotated[str, Field(description="The feature every node of the pool has: 'pool-<name>'.")]
+    features: Annotated[list[str], Field(description="All features: pool, GPU model, vendor, fabric.")]
+    gres_type: Annotated[str, Field(description="GRES type, the GPU model in lower case: 'h100'.")]
+    gres: Annotated[str, Field(description="The node's GRES: 'gpu:h100:8'.")]
+    gpus_per_node: int
+    gpu_vendor: GpuVendor
+    cpus: int
+    real_memory_mb: Annotated[
+        int, Field(description="Memory Slurm may hand out (the rest is kept for the OS and daemons).")
+    ]
+    nodes: int
+
+
+class SlurmPartitionPlan(_Frozen):
+    name: str
+    pools: list[str]
+    nodesets: list[str]
+    default: bool
+    max_time: str
+    default_time: str | None
+    exclusive: bool
+
+
+class SlurmPlan(_Frozen):
+    kind: Literal["slurm"] = "slurm"
+    version: str
+    cluster_name: str
+    controller: SupportNodePlan
+    login: SupportNodePlan | None
+    nodesets: list[SlurmNodeSetPlan]
+    partitions: list[SlurmPartitionPlan]
+    accounting: bool
+    pyxis: bool
+    health_check_interval: int
+    shared_home: Annotated[
+        str | None, Field(description="Folder of the shared filesystem bound on /home; None = local homes.")
+    ]
+    max_nodes: int
+
+    @property
+    def support_nodes(self) -> list[SupportNodePlan]:
+        return [self.controller, *([self.login] if self.login else [])]
+
+
 class Cost(_Frozen):
     per_hour: Annotated[
         float | None, Field(description="Total list price per hour; None when a pool is unpriced.")
     ]
     per_month: Annotated[float | None, Field(description=f"per_hour x {HOURS_PER_MONTH:g} hours.")]
     known_per_hour: Annotated[float, Field(description="Sum over the pools whose price is known.")]
-    unpriced_pools: list[str]
+    unpriced_pools: Annotated[list[str], Field(description="Pools and support nodes whose price is unknown.")]
     note: str
 
 
@@ -108,6 +175,7 @@ class ClusterPlan(_Frozen):
     options: ProviderOptions | None
     findings: list[Finding]
     cost: Cost
+    scheduler: Annotated[SlurmPlan | None, Field(description="The scheduler, resolved; None = none.")] = None
 
     @property
     def ok(self) -> bool:

@@ -28,6 +28,7 @@ class Capability(StrEnum):
     EXISTING_NETWORK = "existing-network"
     CUSTOM_IMAGE = "custom-image"
     ROCKY_LINUX = "rocky-9"
+    SLURM = "slurm"
 
 
 class Emitter(Protocol):
@@ -49,6 +50,8 @@ class ProviderInfo:
     """Capability -> None when supported, or the reason it is not."""
     user_data_limit: int | None = None
     """Largest user data the provider accepts, in bytes before encoding."""
+    support_shapes: dict[str, str] = field(default_factory=dict)
+    """Default CPU shape per support role ('controller', 'login') of a scheduler."""
 
     def unsupported(self, capability: Capability) -> str | None:
         if capability not in self.capabilities:

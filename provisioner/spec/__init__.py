@@ -13,6 +13,7 @@ from provisioner.spec.enums import (
 from provisioner.spec.network import Network
 from provisioner.spec.options import AwsOptions
 from provisioner.spec.pool import NodePool
+from provisioner.spec.scheduler import Scheduler, Slurm, SlurmController, SlurmLogin, SlurmPartition
 from provisioner.spec.software import Software
 from provisioner.spec.storage import Bucket, LocalScratch, Lustre, Nfs, Storage
 
@@ -31,7 +32,12 @@ __all__ = [
     "NodePool",
     "OperatingSystem",
     "ProviderName",
+    "Scheduler",
     "Severity",
+    "Slurm",
+    "SlurmController",
+    "SlurmLogin",
+    "SlurmPartition",
     "Software",
     "Storage",
 ]

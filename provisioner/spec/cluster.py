@@ -9,6 +9,7 @@ from provisioner.spec.enums import ProviderName
 from provisioner.spec.network import Network
 from provisioner.spec.options import ProviderOptions
 from provisioner.spec.pool import NodePool
+from provisioner.spec.scheduler import Scheduler
 from provisioner.spec.software import Software
 from provisioner.spec.storage import Storage
 
@@ -30,8 +31,8 @@ class Cluster(SpecModel):
         default_factory=Network
     )
     scheduler: Annotated[
-        None,
-        Field(description="Workload scheduler (Slurm, Kubernetes): arrives in later releases; None now."),
+        Scheduler | None,
+        Field(description="Workload scheduler: Slurm(...); None = bare GPU nodes."),
     ] = None
     tags: Annotated[dict[str, str], Field(description="Tags/labels put on every resource.")] = Field(
         default_factory=dict

@@ -1,0 +1,129 @@
+"""Workload schedulers a cluster declares: Slurm now (Kubernetes arrives in its own release)."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from provisioner.spec._base import SpecModel
+
+SLURM_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,39}$"
+"""Partition names: letters, digits, '_' and '-', starting with a letter (safe in slurm.conf and shells)."""
+TIME_LIMIT = (
+    r"^(INFINITE|UNLIMITED|[0-9]+|[0-9]+-[0-9]{1,2}(:[0-9]{2}(:[0-9]{2})?)?|[0-9]+:[0-9]{2}(:[0-9]{2})?)$"
+)
+"""Slurm's time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or INFINITE."""
+
+
+class SlurmPartition(SpecModel):
+    """A Slurm partition over one or more GPU pools. Without any, each pool gets a partition of its name."""
+
+    name: Annotated[str, Field(pattern=SLURM_NAME, description="Partition name, e.g. 'gpu' or 'debug'.")]
+    pools: Annotated[
+        list[str], Field(min_length=1, description="Names of the pools whose nodes are in the partition.")
+    ]
+    default: Annotated[bool, Field(description="Jobs that name no partition go here (at most one).")] = False
+    max_time: Annotated[
+        str,
+        Field(
+            pattern=TIME_LIMIT, description="Longest run time of a job: '2-00:00:00', '90', or 'INFINITE'."
+        ),
+    ] = "INFINITE"
+    default_time: Annotated[
+        str | None,
+        Field(pattern=TIME_LIMIT, description="Run time of a job that asks for none; None = max_time."),
+    ] = None
+    exclusive: Annotated[
+        bool, Field(description="Whole nodes per job (OverSubscribe=EXCLUSIVE), usual for training.")
+    ] = False
+
+
+class SlurmController(SpecModel):
+    """The head node: slurmctld (and slurmdbd with accounting) on a small CPU shape."""
+
+    instance_type: Annotated[
+        str | None, Field(description="Shape of the controller; None = the provider's default CPU shape.")
+    ] = None
+    root_volume_gib: Annotated[
+        int, Field(ge=30, le=16384, description="Root disk in GiB (holds Slurm state and the database).")
+    ] = 100
+
+
+class SlurmLogin(SpecModel):
+    """Login nodes: where users ssh or connect with Session Manager to submit jobs."""
+
+    count: Annotated[int, Field(ge=1, le=16, description="Number of login nodes (one group).")] = 1
+    instance_type: Annotated[
+        str | None, Field(description="Shape of a login node; None = the provider's default CPU shape.")
+    ] = None
+    root_volume_gib: Annotated[int, Field(ge=30, le=16384, description="Root disk in GiB.")] = 100
+
+
+class Slurm(SpecModel):
+    """A Slurm cluster: the controller, optional login nodes, and every GPU pool as dynamic compute nodes.
+
+    Compute nodes join with `slurmd -Z` (dynamic nodes) and fetch the configuration from the controller
+    (configless), so a pool of any size needs no per-node configuration and no controller restart."""
+
+    kind: Annotated[Literal["slurm"], Field(description="Discriminator.")] = "slurm"
+    version: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9]{2}\.[0-9]{2}\.[0-9]{1,2}$",
+            description="Slurm release built on every node, e.g. '25.11.4' (23.11 or newer: login nodes "
+            "use sackd).",
+        ),
+    ] = "25.11.4"
+    cluster_name: Annotated[
+        str | None,
+        Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="ClusterName; None = the cluster's name."),
+    ] = None
+    controller: Annotated[SlurmController, Field(description="The head node.")] = Field(
+        default_factory=SlurmController
+    )
+    login: Annotated[
+        SlurmLogin | None, Field(description="Login nodes; None = none (submit from the controller).")
+    ] = None
+    partitions: Annotated[
+        list[SlurmPartition],
+        Field(description="Partitions; empty = one per pool, named after it, the first one default."),
+    ] = Field(default_factory=list)
+    accounting: Annotated[
+        bool,
+        Field(description="Job accounting: slurmdbd with a MariaDB database on the controller (sacct)."),
+    ] = False
+    pyxis: Annotated[
+        bool | None,
+        Field(
+            description="Pyxis (srun --container-image) with Enroot; None = on when the pools install "
+            "Enroot (software.enroot)."
+        ),
+    ] = None
+    health_check_interval: Annotated[
+        int,
+        Field(
+            ge=30,
+            le=86400,
+            description="Seconds between two runs of the GPU health check on idle nodes "
+            "(HealthCheckProgram); it also runs after every job (epilog).",
+        ),
+    ] = 300
+    shared_home: Annotated[
+        bool,
+        Field(
+            description="Put /home on the cluster's shared filesystem (its 'home' folder), so every node "
+            "sees the same home directories. Needs a Lustre or NFS storage entry."
+        ),
+    ] = True
+    max_nodes: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=65536,
+            description="Most compute nodes that may be registered at once (MaxNodeCount); "
+            "at least the pools' total.",
+        ),
+    ] = 1024
+
+
+Scheduler = Slurm
+"""A union discriminated by `kind` once Kubernetes lands."""
