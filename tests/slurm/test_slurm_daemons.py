@@ -1,0 +1,126 @@
+"""The Slurm configuration of an example cluster, run under real Slurm daemons on loopback.
+
+Marked `slurm` (`pytest -m slurm`). Under CI (CI=true) a missing Slurm or munge is a failure, not a skip:
+.ci/run installs Debian's slurm-wlm and munge.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioner.bootstrap.slurm import (
+    dynamic_node_conf,
+    node_health_script,
+    nodeset_of,
+    render_slurm_configs,
+    slurm_config,
+)
+from provisioner.catalog import shipped_catalog
+from provisioner.plan import ClusterPlan, plan_cluster
+from tests.slurm.daemons import SlurmLab, missing_binaries, wait_until
+
+pytestmark = [pytest.mark.slurm, pytest.mark.timeout(240)]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "h100_slurm.py"
+NODE = "gpu-test-1"
+MEMORY_MB = 1000
+
+
+def _example_plan() -> ClusterPlan:
+    namespace: dict[str, object] = {}
+    exec(compile(EXAMPLE.read_text(), str(EXAMPLE), "exec"), namespace)
+    plan = plan_cluster(namespace["cluster"], shipped_catalog())  # type: ignore[arg-type]
+    assert plan.ok, [f.render() for f in plan.findings]
+    # accounting needs slurmdbd and a database: its configuration is checked elsewhere, not run here
+    assert plan.scheduler is not None
+    return plan.model_copy(update={"scheduler": plan.scheduler.model_copy(update={"accounting": False})})
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[SlurmLab]:
+    missing = missing_binaries()
+    if missing or os.geteuid() != 0:
+        why = f"missing {missing}" if missing else "not root (mknod and the daemons need it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Slurm test must run under CI: {why}; .ci/run installs slurm-wlm and munge")
+        pytest.skip(f"real Slurm daemons unavailable: {why}")
+    # not pytest's tmp_path: its folders are private to root, and slurmctld runs as the slurm user
+    root = Path(tempfile.mkdtemp(prefix="provisioner-slurm-"))
+    root.chmod(0o755)
+    lab = SlurmLab(root)
+    plan = _example_plan()
+    config = slurm_config(plan, controller_addr="127.0.0.1", controller_host="localhost", layout=lab.layout)
+    health = node_health_script(plan, plan.pools[0], lab.layout, scontrol=shutil.which("scontrol") or "")
+    try:
+        lab.start_munge()
+        lab.prepare(render_slurm_configs(config), health)
+        lab.make_gpus(plan.pools[0].gpus_per_node)
+        lab.start_controller()
+        lab.start_dynamic_node(NODE, dynamic_node_conf(nodeset_of(plan, "gpu"), MEMORY_MB))
+        try:
+            wait_until("the dynamic node to be idle", lambda: "State=IDLE" in lab.node(NODE), timeout=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{lab.logs()}") from None
+        yield lab
+    finally:
+        lab.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_sinfo_shows_the_node_idle_with_eight_h100(lab: SlurmLab) -> None:
+    out = lab.run("sinfo", "-N", "-h", "-o", "%N|%T|%G|%P").stdout.split()
+    assert f"{NODE}|idle|gpu:h100:8|gpu*" in out, out
+
+
+def test_the_node_joined_as_a_dynamic_node_in_its_pools_nodeset(lab: SlurmLab) -> None:
+    node = lab.node(NODE)
+    assert "DYNAMIC" in node, node
+    assert "AvailableFeatures=pool-gpu,h100,nvidia,efa" in node, node
+    assert "Gres=gpu:h100:8" in node, node
+    # no static node was configured: the controller learned the node from its registration
+    assert "NodeName" not in (Path(lab.layout.conf_dir) / "slurm.conf").read_text()
+
+
+def test_a_job_sees_exactly_the_two_gpus_it_asked_for(lab: SlurmLab) -> None:
+    out = lab.run("srun", "-N1", "--gres=gpu:h100:2", "env", timeout=60).stdout
+    visible = re.search(r"^CUDA_VISIBLE_DEVICES=(.*)$", out, re.MULTILINE)
+    assert visible is not None, out
+    assert len(visible.group(1).split(",")) == 2, visible.group(0)
+
+
+def test_asking_for_nine_gpus_is_refused(lab: SlurmLab) -> None:
+    done = lab.run("srun", "-N1", "--gres=gpu:h100:9", "true", timeout=60, check=False)
+    assert done.returncode != 0
+    assert "Requested node configuration is not available" in done.stderr, done.stderr
+
+
+def test_a_missing_gpu_drains_the_node_and_its_return_resumes_it(lab: SlurmLab) -> None:
+    wait_until("earlier jobs to finish", lambda: "State=IDLE+DYNAMIC" in lab.node(NODE), timeout=60)
+    lab.remove_gpu(7)
+    try:
+        done = lab.run("srun", "-N1", "true", timeout=60, check=False)  # the epilog runs the health check
+        assert done.returncode == 0, f"{done.stderr}\n{lab.run('squeue').stdout}\n{lab.node(NODE)}"
+        wait_until("the health check to drain the node", lambda: "DRAIN" in lab.node(NODE), timeout=60)
+        node = lab.node(NODE)
+        assert "Reason=provisioner health: 7 of 8 GPU devices present" in node, node
+        states = lab.run("sinfo", "-N", "-h", "-o", "%N|%T").stdout.split()
+        assert any(s.startswith(f"{NODE}|drain") for s in states), states
+    finally:
+        lab.make_gpus(8)
+    # the health check as HealthCheckProgram runs it on an idle node: it gives back what it drained
+    lab.run(lab.layout.health_program, timeout=30)
+    wait_until("the node to resume", lambda: "DRAIN" not in lab.node(NODE), timeout=30)
+
+
+def test_every_daemon_listens_on_loopback_only_ports_we_chose(lab: SlurmLab) -> None:
+    for port in (lab.layout.slurmctld_port, lab.layout.slurmd_port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
