@@ -2,6 +2,7 @@
 
 from provisioner.bootstrap.context import NodeContext, node_context
 from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.slurm import SecretRef, SlurmLayout, SlurmWiring
 from provisioner.bootstrap.steps import STEPS, Step, steps_for
 from provisioner.bootstrap.userdata import (
     NodeFile,
@@ -12,6 +13,8 @@ from provisioner.bootstrap.userdata import (
     node_metadata,
     render_cloud_config,
     render_pool,
+    render_support,
+    render_support_user_data,
     render_user_data,
     user_data_payload,
 )
@@ -22,6 +25,9 @@ __all__ = [
     "NodeContext",
     "NodeFile",
     "RenderedPool",
+    "SecretRef",
+    "SlurmLayout",
+    "SlurmWiring",
     "Step",
     "UserDataTooLargeError",
     "compose",
@@ -30,6 +36,8 @@ __all__ = [
     "node_metadata",
     "render_cloud_config",
     "render_pool",
+    "render_support",
+    "render_support_user_data",
     "render_user_data",
     "steps_for",
     "user_data_payload",

@@ -6,9 +6,10 @@ template fork.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.slurm import SlurmNodeContext
 from provisioner.plan import ClusterPlan, PoolPlan
 from provisioner.spec import ContainerRuntime, GpuVendor, Interconnect, OperatingSystem
 
@@ -77,6 +78,10 @@ class NodeContext:
     lustre: tuple[LustreMount, ...]
     lustre_client_repo: str
     """'fsx' when the Lustre client comes from AWS's FSx client repository, '' for the distro's packages."""
+    role: str = "gpu"
+    """'gpu' (a pool's node), or a scheduler's CPU support node: 'controller', 'login'."""
+    slurm: SlurmNodeContext | None = None
+    """The node's part in a Slurm cluster; None without Slurm."""
 
     @property
     def nvidia(self) -> bool:
@@ -123,7 +128,12 @@ def _driver(pool: PoolPlan) -> tuple[str, str, bool]:
     return branch, declared if "." in declared else "", False
 
 
-def node_context(plan: ClusterPlan, pool: PoolPlan, lustre: tuple[LustreMount, ...] = ()) -> NodeContext:
+def node_context(
+    plan: ClusterPlan,
+    pool: PoolPlan,
+    lustre: tuple[LustreMount, ...] = (),
+    slurm: SlurmNodeContext | None = None,
+) -> NodeContext:
     software = pool.software
     branch, exact, keep = _driver(pool)
     # packages and install folders are per major.minor (cuda-toolkit-12-8, /usr/local/cuda-12.8)
@@ -163,4 +173,34 @@ def node_context(plan: ClusterPlan, pool: PoolPlan, lustre: tuple[LustreMount, .
         enroot=software.enroot,
         scratch_mount=pool.local_scratch or "",
         lustre=lustre,
+        slurm=slurm,
+    )
+
+
+def support_context(
+    plan: ClusterPlan, role: str, lustre: tuple[LustreMount, ...], slurm: SlurmNodeContext
+) -> NodeContext:
+    """A CPU node of the scheduler (controller, login): the OS and image of the cluster's first pool, no GPU
+    software, the shared filesystems, and its Slurm role."""
+    base = node_context(plan, plan.pools[0], lustre, slurm)
+    return replace(
+        base,
+        pool=role,
+        gpu="none",
+        gpu_vendor="",
+        gpus_per_node=0,
+        keep_image_driver=True,
+        cuda="",
+        cuda_package="",
+        fabric_manager=False,
+        container_runtime="",
+        rocm="",
+        fabric="",
+        fabric_interfaces=0,
+        nccl=(),
+        dcgm=False,
+        apptainer=False,
+        enroot=False,
+        scratch_mount="",
+        role=role,
     )

@@ -27,14 +27,22 @@ STEPS: tuple[Step, ...] = (
     Step("cuda", lambda c: c.nvidia and bool(c.cuda)),
     Step("rocm", lambda c: c.amd),
     Step("efa", lambda c: c.fabric == "efa"),
-    Step("nccl", lambda c: True),
+    Step("nccl", lambda c: c.role == "gpu"),
     # storage before what keeps its data there (container images, enroot's caches on scratch)
     Step("scratch", lambda c: bool(c.scratch_mount)),
     Step("lustre", lambda c: bool(c.lustre)),
+    Step("shared-home", lambda c: c.slurm is not None and bool(c.slurm.shared_home) and bool(c.lustre)),
     Step("container-toolkit", lambda c: c.nvidia and bool(c.container_runtime)),
     Step("dcgm", lambda c: c.nvidia and c.dcgm),
     Step("apptainer", lambda c: c.apptainer),
     Step("enroot", lambda c: c.enroot),
+    # Slurm last: a compute node joins only after the health gate passes (join.sh, run by bootstrap.sh)
+    Step("munge", lambda c: c.slurm is not None),
+    Step("slurm", lambda c: c.slurm is not None),
+    Step("pyxis", lambda c: c.slurm is not None and c.slurm.pyxis and c.role != "controller"),
+    Step("slurm-controller", lambda c: c.slurm is not None and c.role == "controller"),
+    Step("slurm-login", lambda c: c.slurm is not None and c.role == "login"),
+    Step("slurm-compute", lambda c: c.slurm is not None and c.role == "gpu"),
 )
 
 

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from types import SimpleNamespace
 
-from provisioner.bootstrap.context import NodeContext, node_context
+from provisioner.bootstrap.context import NodeContext, node_context, support_context
 from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.slurm import SlurmWiring, node_health_script, slurm_node_context
 from provisioner.bootstrap.steps import steps_for
 from provisioner.bootstrap.templates import environment
 from provisioner.errors import ProvisionerError
@@ -31,6 +33,8 @@ __all__ = [
     "node_metadata",
     "render_cloud_config",
     "render_pool",
+    "render_support",
+    "render_support_user_data",
     "render_user_data",
     "user_data_payload",
 ]
@@ -65,13 +69,33 @@ def node_metadata(plan: ClusterPlan, pool: PoolPlan) -> dict[str, object]:
     }
 
 
-def node_files(ctx: NodeContext, metadata: dict[str, object]) -> list[NodeFile]:
+SLURM_DIR = "/opt/provisioner/slurm"
+
+
+def slurm_files(ctx: NodeContext, health_script: str | None) -> list[NodeFile]:
+    """The Slurm files of a node: the configuration the controller serves, or a compute node's health check
+    and the join that runs once the node passed its health gate."""
+    if ctx.slurm is None:
+        return []
+    files = [NodeFile(f"{SLURM_DIR}/etc/{name}", "0644", text) for name, text in ctx.slurm.configs]
+    if health_script is not None:
+        files.append(NodeFile(f"{SLURM_DIR}/node-health.sh", "0755", health_script))
+    if ctx.role == "gpu":
+        join = environment().get_template("slurm/join.sh.j2").render(ctx=ctx, slurm=ctx.slurm)
+        files.append(NodeFile("/opt/provisioner/join.sh", "0755", join))
+    return files
+
+
+def node_files(
+    ctx: NodeContext, metadata: dict[str, object], extra: Sequence[NodeFile] = ()
+) -> list[NodeFile]:
     """Every file the node gets, in the order they are written: what `provisioner render` shows a reviewer."""
     env = environment()
     steps = steps_for(ctx)
     files = [
         NodeFile("/etc/provisioner/node.json", "0644", json.dumps(metadata, indent=2, sort_keys=True) + "\n"),
         NodeFile("/opt/provisioner/lib.sh", "0644", env.get_template("node/lib.sh.j2").render(ctx=ctx)),
+        *extra,
     ]
     files += [
         NodeFile(
@@ -156,21 +180,97 @@ class RenderedPool:
     user_data: str
 
 
-def render_pool(plan: ClusterPlan, pool: PoolPlan, lustre: Sequence[LustreMount]) -> RenderedPool:
-    ctx = node_context(plan, pool, tuple(lustre))
-    files = node_files(ctx, node_metadata(plan, pool))
+def render_pool(
+    plan: ClusterPlan,
+    pool: PoolPlan,
+    lustre: Sequence[LustreMount],
+    slurm: SlurmWiring | None = None,
+) -> RenderedPool:
+    """A GPU pool's nodes; with `slurm` (the cluster has a Slurm scheduler), they join it as compute nodes."""
+    slurm_ctx = None if slurm is None else slurm_node_context(plan, "gpu", slurm, pool)
+    ctx = node_context(plan, pool, tuple(lustre), slurm_ctx)
+    health = node_health_script(plan, pool, scontrol="/usr/bin/scontrol") if slurm_ctx else None
+    files = node_files(ctx, node_metadata(plan, pool), slurm_files(ctx, health))
     cloud_config = render_cloud_config(ctx, files)
     return RenderedPool(files, cloud_config, compose(cloud_config, pool.software.extra_user_data))
 
 
+def support_metadata(plan: ClusterPlan, role: str) -> dict[str, object]:
+    return {"cluster": plan.name, "provider": plan.provider.value, "region": plan.region, "role": role}
+
+
+def render_support(
+    plan: ClusterPlan, role: str, lustre: Sequence[LustreMount], wiring: SlurmWiring
+) -> RenderedPool:
+    """A scheduler's CPU node: role 'controller' (slurmctld, slurmdbd) or 'login' (sackd, for users)."""
+    if role not in ("controller", "login"):
+        raise ValueError(f"unknown support role {role!r}: 'controller' or 'login'")
+    ctx = support_context(plan, role, tuple(lustre), slurm_node_context(plan, role, wiring))
+    files = node_files(ctx, support_metadata(plan, role), slurm_files(ctx, None))
+    cloud_config = render_cloud_config(ctx, files)
+    return RenderedPool(files, cloud_config, cloud_config)
+
+
+def _without_comments(script: str) -> str:
+    """A shell script less its comment-only lines (the shebang and shellcheck directives stay)."""
+    lines = script.splitlines(keepends=True)
+    kept = [
+        line
+        for i, line in enumerate(lines)
+        if not line.lstrip().startswith("#") or (i == 0 and line.startswith("#!")) or "shellcheck" in line
+    ]
+    return "".join(kept)
+
+
+def compact(rendered: RenderedPool, extra_user_data: str | None, cluster: str, node: str) -> str:
+    """The same user data with the scripts' comments dropped: sent only when the full text does not fit the
+    provider's limit even gzipped. `provisioner render` shows the files with their comments."""
+    files = [
+        NodeFile(f.path, f.mode, _without_comments(f.content) if f.path.endswith(".sh") else f.content)
+        for f in rendered.files
+    ]
+    names = SimpleNamespace(cluster=cluster, pool=node)  # all base.yaml.j2 reads of its context
+    text = environment().get_template("cloud-init/base.yaml.j2").render(ctx=names, files=files)
+    return compose(text, extra_user_data)
+
+
+def _checked(
+    rendered: RenderedPool, extra: str | None, limit: int | None, what: str, names: tuple[str, str]
+) -> str:
+    try:
+        user_data_payload(rendered.user_data, limit)
+        return rendered.user_data
+    except UserDataTooLargeError:
+        smaller = compact(rendered, extra, *names)
+    try:
+        user_data_payload(smaller, limit)
+    except UserDataTooLargeError as exc:
+        raise UserDataTooLargeError(f"{what}: {exc}") from None
+    return smaller
+
+
 def render_user_data(
-    plan: ClusterPlan, pool: PoolPlan, lustre: Sequence[LustreMount], limit: int | None = None
+    plan: ClusterPlan,
+    pool: PoolPlan,
+    lustre: Sequence[LustreMount],
+    limit: int | None = None,
+    slurm: SlurmWiring | None = None,
 ) -> str:
     """The pool's user data: our cloud-config, or a multipart document of it and the user's own part.
     With `limit`, checks that it fits (gzipped if it has to)."""
-    text = render_pool(plan, pool, lustre).user_data
-    try:
-        user_data_payload(text, limit)
-    except UserDataTooLargeError as exc:
-        raise UserDataTooLargeError(f"pool {pool.name!r} of cluster {plan.name!r}: {exc}") from None
-    return text
+    rendered = render_pool(plan, pool, lustre, slurm)
+    extra = pool.software.extra_user_data
+    what = f"pool {pool.name!r} of cluster {plan.name!r}"
+    return _checked(rendered, extra, limit, what, (plan.name, pool.name))
+
+
+def render_support_user_data(
+    plan: ClusterPlan,
+    role: str,
+    lustre: Sequence[LustreMount],
+    wiring: SlurmWiring,
+    limit: int | None = None,
+) -> str:
+    """The user data of a scheduler's support node (see `render_support`), checked against `limit`."""
+    rendered = render_support(plan, role, lustre, wiring)
+    return _checked(rendered, None, limit, f"slurm {role} of cluster {plan.name!r}", (plan.name, role))
