@@ -21,6 +21,8 @@ from provisioner import (
     Nfs,
     NodePool,
     OperatingSystem,
+    Slurm,
+    SlurmPartition,
     Software,
 )
 from provisioner.spec.pool import MAX_COUNT
@@ -137,9 +139,34 @@ def test_models_are_frozen() -> None:
         c.region = "us-west-2"  # type: ignore[misc]
 
 
-def test_scheduler_is_none_for_now() -> None:
+def test_scheduler_is_a_slurm_declaration_not_a_word() -> None:
     with pytest.raises(ValidationError):
         cluster(scheduler="slurm")
+    slurm = cluster(scheduler=Slurm(partitions=[SlurmPartition(name="gpu", pools=["gpu"])])).scheduler
+    assert isinstance(slurm, Slurm) and slurm.partitions[0].max_time == "INFINITE"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("version", "25.11"),
+        ("health_check_interval", 5),
+        ("max_nodes", 0),
+        ("partitions", [{"name": "x y", "pools": ["gpu"]}]),
+        ("partitions", [{"name": "gpu", "pools": []}]),
+        ("partitions", [{"name": "gpu", "pools": ["gpu"], "max_time": "forever"}]),
+        ("cluster_name", "Bad-Name"),
+    ],
+)
+def test_slurm_rejects(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        Slurm.model_validate({field: value})
+    assert field in str(info.value)
+
+
+@pytest.mark.parametrize("limit", ["INFINITE", "90", "30:00", "12:00:00", "2-00", "7-00:00:00", "1-12:30"])
+def test_slurm_time_limits(limit: str) -> None:
+    assert SlurmPartition(name="p", pools=["gpu"], max_time=limit).max_time == limit
 
 
 @pytest.mark.parametrize(
