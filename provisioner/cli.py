@@ -22,8 +22,9 @@ from provisioner import __version__
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
+    from provisioner.bootstrap import RenderedPool
     from provisioner.catalog import Catalog, GpuModel
-    from provisioner.plan import ClusterPlan, PoolPlan
+    from provisioner.plan import ClusterPlan
     from provisioner.review.model import RunResult
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -276,8 +277,8 @@ def render(
                 note = f"{run.component}: not rendered ({len(errors)} error(s))"
                 err.print(note, highlight=False, markup=False)
                 continue
-            for pool in run.plan.pools:
-                line, fits = _render_pool(run.component, run.plan, pool, out)
+            for name, rendered, extra in _rendered_nodes(run.plan):
+                line, fits = _write_node(run.component, run.plan, (name, extra), rendered, out)
                 summary.append(line)
                 typer.echo(line)
                 if not fits:
@@ -290,24 +291,50 @@ def render(
     raise typer.Exit(code)
 
 
-def _render_pool(component: str, plan: "ClusterPlan", pool: "PoolPlan", out: Path) -> tuple[str, bool]:
-    """Write one pool's cloud-config and files; return the summary line and whether the user data fits."""
-    import gzip
-    import shutil
+def _rendered_nodes(plan: "ClusterPlan") -> "list[tuple[str, RenderedPool, str | None]]":
+    """(folder name, rendering) of every kind of node: each pool, and a Slurm cluster's controller and login
+    nodes. Addresses and secret ids known only after deploy are `<placeholders>`."""
+    from provisioner.bootstrap import LustreMount, SecretRef, SlurmWiring, render_pool, render_support
 
-    from provisioner.bootstrap import LustreMount, UserDataTooLargeError, render_pool, user_data_payload
-    from provisioner.providers.base import provider_info
-
-    # Filesystem addresses exist only after deploy: placeholders show where they go.
     lustre = tuple(
         LustreMount(f"<fsx-dns-name of {item.name}>", "<mount-name>", item.mount_point)
         for item in plan.storage
         if item.kind == "lustre"
     )
-    rendered = render_pool(plan, pool, lustre)
+    wiring = None
+    if plan.scheduler is not None:
+        store = {"aws": "aws-secretsmanager"}.get(plan.provider.value, plan.provider.value)
+        wiring = SlurmWiring(
+            controller_addr="<controller private IP>",
+            munge_key=SecretRef(store, "<munge key secret id>", plan.region),
+            db_password=SecretRef(store, "<database password secret id>", plan.region),
+        )
+    nodes = [
+        (pool.name, render_pool(plan, pool, lustre, wiring), pool.software.extra_user_data)
+        for pool in plan.pools
+    ]
+    if wiring is not None and plan.scheduler is not None:
+        roles = ["controller", *(["login"] if plan.scheduler.login else [])]
+        nodes += [(f"slurm-{role}", render_support(plan, role, lustre, wiring), None) for role in roles]
+    return nodes
+
+
+def _write_node(
+    component: str, plan: "ClusterPlan", node: tuple[str, str | None], rendered: "RenderedPool", out: Path
+) -> tuple[str, bool]:
+    """Write one kind of node's cloud-config and files; return the summary line and whether the user data
+    fits the provider's limit (in the compact form if need be)."""
+    import gzip
+    import shutil
+
+    from provisioner.bootstrap import UserDataTooLargeError, user_data_payload
+    from provisioner.bootstrap.userdata import compact
+    from provisioner.providers.base import provider_info
+
+    name, extra = node
     files, cloud_config, text = rendered.files, rendered.cloud_config, rendered.user_data
 
-    folder = out / component / pool.name
+    folder = out / component / name
     if (folder / "user-data.yaml").is_file() and (folder / "files").is_dir():
         shutil.rmtree(folder / "files")  # an earlier render: drop files that a step no longer writes
     folder.mkdir(parents=True, exist_ok=True)
@@ -330,17 +357,22 @@ def _render_pool(component: str, plan: "ClusterPlan", pool: "PoolPlan", out: Pat
     info = provider_info(plan.provider.value)
     limit = info.user_data_limit if info is not None else None
     size = f"user data {len(raw):,} bytes ({len(packed):,} gzipped)"
-    where = f"{component}/{pool.name}: {len(files)} files, "
+    where = f"{component}/{name}: {len(files)} files, "
     if limit is None:
         return f"{where}{size}; {plan.provider.value} has no known limit", True
+    how = "sent as is"
     try:
         sent = user_data_payload(text, limit)
+        how = "sent as is" if sent == raw else "sent gzipped"
     except UserDataTooLargeError as exc:
-        _console(stderr=True).print(
-            f"[bold red]error:[/] {component}/{pool.name}: {exc}", highlight=False, markup=True
-        )
-        return f"{where}{size}; TOO LARGE for the {plan.provider.value} limit of {limit:,}", False
-    how = "sent as is" if sent == raw else "sent gzipped"
+        try:
+            user_data_payload(compact(rendered, extra, plan.name, name), limit)
+            how = "sent gzipped without the scripts' comments"
+        except UserDataTooLargeError:
+            _console(stderr=True).print(
+                f"[bold red]error:[/] {component}/{name}: {exc}", highlight=False, markup=True
+            )
+            return f"{where}{size}; TOO LARGE for the {plan.provider.value} limit of {limit:,}", False
     return f"{where}{size}; {plan.provider.value} limit {limit:,}: fits, {how}", True
 
 
