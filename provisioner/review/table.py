@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from provisioner.plan import PoolPlan
+from provisioner.plan import PoolPlan, SlurmPlan
 from provisioner.review.format import cost_line, money, plural, total_cost
 from provisioner.review.model import ClusterRun, RecordedResource, RunResult
 from provisioner.validate import Finding
@@ -94,6 +94,31 @@ def findings_table(findings: Sequence[Finding], title: str = "Findings") -> Tabl
     return table
 
 
+def _price(per_hour: float | None) -> str:
+    return "unknown" if per_hour is None else f"${per_hour:,.2f}"
+
+
+def slurm_table(slurm: SlurmPlan) -> Table:
+    """The Slurm cluster: its support nodes and its partitions (what `sinfo` will show)."""
+    table = Table(title=f"Slurm {slurm.version} (ClusterName={slurm.cluster_name})", title_justify="left")
+    for column in ("Role", "Shape / nodes", "Count", "Details", "$/h"):
+        table.add_column(column, justify="right" if column in ("Count", "$/h") else "left")
+    for node in slurm.support_nodes:
+        details = "slurmctld" + (" + slurmdbd (accounting)" if slurm.accounting else "")
+        if node.role == "login":
+            details = "sackd, submit jobs here"
+        table.add_row(
+            *cells(node.role, node.instance_type, str(node.count), details, _price(node.price_per_hour))
+        )
+    for part in slurm.partitions:
+        sets = [ns for ns in slurm.nodesets if ns.pool in part.pools]
+        shape = ", ".join(f"{ns.pool}: {ns.gres}" for ns in sets)
+        details = f"MaxTime={part.max_time}" + (" default" if part.default else "")
+        details += " exclusive" if part.exclusive else ""
+        table.add_row(*cells(f"partition {part.name}", shape, str(sum(ns.nodes for ns in sets)), details, ""))
+    return table
+
+
 def cluster_view(run: ClusterRun) -> RenderableType:
     plan = run.plan
     header = Text.assemble(
@@ -105,6 +130,8 @@ def cluster_view(run: ClusterRun) -> RenderableType:
     parts: list[RenderableType] = [header]
     if plan.pools:
         parts.append(pools_table(plan.pools))
+    if plan.scheduler is not None:
+        parts.append(slurm_table(plan.scheduler))
     if run.emitted:
         parts.append(
             resources_table(run.resources, f"Resources `pulumi up` would register ({len(run.resources)})")
