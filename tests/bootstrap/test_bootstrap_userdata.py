@@ -168,10 +168,20 @@ def test_size_limit_gzips_then_refuses() -> None:
     assert user_data_payload(text, size) == text.encode()  # fits: sent as is
     packed = user_data_payload(text, size - 1)  # over: gzipped, which cloud-init reads
     assert gzip.decompress(packed).decode() == text and len(packed) < size
+    # just over, gzipped: the same files less the scripts' comments are sent instead
+    smaller = render_user_data(result, pool, [FSX], limit=len(packed) - 1)
+    assert len(smaller) < size and len(user_data_payload(smaller, len(packed) - 1)) < len(packed)
+    assert parsed(smaller)["write_files"][0]["path"] == parsed(text)["write_files"][0]["path"]
+    for item in parsed(smaller)["write_files"]:
+        if item["path"].endswith(".sh"):  # the scripts still parse without their comments
+            check = subprocess.run(["bash", "-n"], input=item["content"], text=True, capture_output=True)
+            assert check.returncode == 0, (item["path"], check.stderr)
+    compact_packed = len(gzip.compress(smaller.encode(), compresslevel=9, mtime=0))
     with pytest.raises(UserDataTooLargeError) as info:
-        render_user_data(result, pool, [FSX], limit=len(packed) - 1)
+        render_user_data(result, pool, [FSX], limit=compact_packed - 1)
     assert isinstance(info.value, ProvisionerError)
-    assert f"{size} bytes" in str(info.value) and f"at most {len(packed) - 1}" in str(info.value)
+    assert f"{len(smaller.encode())} bytes" in str(info.value)
+    assert f"at most {compact_packed - 1}" in str(info.value)
     assert "'gpu'" in str(info.value)
 
 

@@ -130,7 +130,9 @@ class Case:
 SLURM_WIRING = SlurmWiring(
     controller_addr="10.0.0.10",
     munge_key=SecretRef(
-        "aws-secretsmanager", "arn:aws:secretsmanager:us-east-1:123456789012:secret:c-munge-AbCdEf", "us-east-1"
+        "aws-secretsmanager",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:c-munge-AbCdEf",
+        "us-east-1",
     ),
     db_password=SecretRef(
         "aws-secretsmanager", "arn:aws:secretsmanager:us-east-1:123456789012:secret:c-db-AbCdEf", "us-east-1"
