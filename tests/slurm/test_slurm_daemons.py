@@ -6,6 +6,7 @@ Marked `slurm` (`pytest -m slurm`). Under CI (CI=true) a missing Slurm or munge 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -124,3 +125,35 @@ def test_every_daemon_listens_on_loopback_only_ports_we_chose(lab: SlurmLab) -> 
     for port in (lab.layout.slurmctld_port, lab.layout.slurmd_port):
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
+
+
+def test_a_failed_boot_health_gate_drains_the_node(lab: SlurmLab) -> None:
+    """The gate of the boot (or an on-demand run of it) wrote healthy=false: the next check drains the node,
+    naming the checks that failed; a healthy gate gives the node back."""
+    wait_until("earlier jobs to finish", lambda: "State=IDLE+DYNAMIC" in lab.node(NODE), timeout=60)
+    health = Path(lab.layout.path("/var/lib/provisioner/health.json"))
+    health.parent.mkdir(parents=True, exist_ok=True)
+    failed = [
+        {"name": "gpu-count", "status": "ok", "detail": "8 of 8 GPUs"},
+        {"name": "xid", "status": "fail", "detail": "2 Xid error line(s) in the kernel log"},
+        {"name": "dcgm-diag", "status": "fail", "detail": "dcgmi diag -r 1 failed"},
+    ]
+    health.write_text(json.dumps({"healthy": False, "checks": failed}))
+    try:
+        lab.run(lab.layout.health_program, timeout=30)
+        wait_until("the node to drain", lambda: "DRAIN" in lab.node(NODE), timeout=30)
+        assert "Reason=provisioner health: GPU health gate failed (xid,dcgm-diag)" in lab.node(NODE)
+    finally:
+        health.write_text(json.dumps({"healthy": True, "checks": failed[:1]}))
+    lab.run(lab.layout.health_program, timeout=30)
+    wait_until("the node to resume", lambda: "DRAIN" not in lab.node(NODE), timeout=30)
+
+
+def test_a_drain_by_an_admin_is_left_alone(lab: SlurmLab) -> None:
+    wait_until("earlier jobs to finish", lambda: "State=IDLE+DYNAMIC" in lab.node(NODE), timeout=60)
+    lab.run("scontrol", "update", f"NodeName={NODE}", "State=DRAIN", "Reason=maintenance")
+    try:
+        lab.run(lab.layout.health_program, timeout=30)
+        assert "Reason=maintenance" in lab.node(NODE)
+    finally:
+        lab.run("scontrol", "update", f"NodeName={NODE}", "State=RESUME")
