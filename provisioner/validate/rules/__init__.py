@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable
 
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding
-from provisioner.validate.rules import access, aws, gpus, names, provider, software, storage
+from provisioner.validate.rules import access, aws, gpus, names, provider, slurm, software, storage
 
 Rule = Callable[[RuleContext], Iterable[Finding]]
 
@@ -16,6 +16,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *storage.RULES,
     *access.RULES,
     *aws.RULES,
+    *slurm.RULES,
 )
 
 __all__ = ["ALL_RULES", "Rule"]
