@@ -43,8 +43,9 @@ from typing import Any
 import pytest
 
 from provisioner import Cluster, NodePool, load_catalog, plan_cluster
-from provisioner.bootstrap import node_context, node_files, node_metadata
+from provisioner.bootstrap import SlurmWiring, node_context, node_files, node_metadata, render_pool
 from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.slurm import slurm_node_context
 from provisioner.catalog import Catalog
 from provisioner.plan import ClusterPlan
 from provisioner.spec import Interconnect, Software
@@ -700,7 +701,12 @@ class Node:
     """One node of `plan.pools[pool_index]`, rendered under `tmp_path/"root"`."""
 
     def __init__(
-        self, tmp_path: Path, plan: ClusterPlan, pool_index: int = 0, lustre: tuple[LustreMount, ...] = ()
+        self,
+        tmp_path: Path,
+        plan: ClusterPlan,
+        pool_index: int = 0,
+        lustre: tuple[LustreMount, ...] = (),
+        slurm: SlurmWiring | None = None,
     ) -> None:
         self.tmp = tmp_path
         self.root = tmp_path / "root"
@@ -708,8 +714,12 @@ class Node:
         self.state = tmp_path / "shim"
         self.sysbin = tmp_path / "sysbin"
         pool = plan.pools[pool_index]
-        self.ctx = node_context(plan, pool, tuple(lustre))
-        self.files = {f.path: f for f in node_files(self.ctx, node_metadata(plan, pool))}
+        if slurm is None:
+            self.ctx = node_context(plan, pool, tuple(lustre))
+            self.files = {f.path: f for f in node_files(self.ctx, node_metadata(plan, pool))}
+        else:  # a compute node of a Slurm cluster
+            self.ctx = node_context(plan, pool, tuple(lustre), slurm_node_context(plan, "gpu", slurm, pool))
+            self.files = {f.path: f for f in render_pool(plan, pool, lustre, slurm).files}
         for f in self.files.values():
             target = self.root / f.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)

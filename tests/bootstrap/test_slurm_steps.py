@@ -1,0 +1,129 @@
+"""The Slurm boot steps of a compute node, run for real in the sandbox (tests/bootstrap/harness.py): the munge
+key from the secret store and the dynamic node's slurmd command line."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from harness import Node
+
+from provisioner.bootstrap import SecretRef, SlurmWiring
+from provisioner.catalog import shipped_catalog
+from provisioner.plan import plan_cluster
+from provisioner.spec import Cluster, NodePool, Slurm
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:c-munge-key-AbCdEf"
+WIRING = SlurmWiring("10.0.0.10", SecretRef("aws-secretsmanager", SECRET_ARN, "us-east-1"))
+KEY = bytes(range(128))
+
+
+def _node(tmp_path: Path) -> Node:
+    cluster = Cluster(
+        name="c",
+        provider="aws",
+        region="us-east-1",
+        pools=[NodePool(name="gpu", gpu="H100", nodes=2)],
+        scheduler=Slurm(),
+    )
+    return Node(tmp_path, plan_cluster(cluster, shipped_catalog()), slurm=WIRING)
+
+
+def _shim(node: Node, name: str, body: str) -> None:
+    path = node.bin / name
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.write_text(f"#!/bin/bash\nprintf '%s\\n' \"$*\" >>{node.tmp}/{name}.calls\n{body}\n")
+    path.chmod(0o755)
+
+
+def _calls(node: Node, name: str) -> list[str]:
+    path = node.tmp / f"{name}.calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.fixture
+def munge_node(tmp_path: Path) -> Node:
+    node = _node(tmp_path)
+    _shim(node, "aws", f"printf '%s\\n' '{base64.b64encode(KEY).decode()}'")
+    _shim(node, "chown", "exit 0")
+    return node
+
+
+def test_the_munge_key_comes_from_the_secret_store_and_is_root_only(munge_node: Node) -> None:
+    done = munge_node.run_step("munge")
+    assert done.returncode == 0, done.stderr
+    key = munge_node.root / "etc/munge/munge.key"
+    assert key.read_bytes() == KEY
+    assert oct(key.stat().st_mode & 0o777) == "0o400"
+    assert _calls(munge_node, "aws") == [
+        f"secretsmanager get-secret-value --region us-east-1 --secret-id {SECRET_ARN} "
+        "--query SecretString --output text"
+    ]
+    assert ["systemctl", "restart", "munge"] in munge_node.calls("systemctl")
+    assert "munge" in munge_node.installed()
+
+
+def test_the_munge_key_is_never_logged(munge_node: Node) -> None:
+    done = munge_node.run_step("munge")
+    assert done.returncode == 0, done.stderr
+    encoded = base64.b64encode(KEY).decode()
+    logs = done.stdout + done.stderr
+    for folder in (munge_node.root / "var/log", munge_node.root / "var/lib/provisioner"):
+        for path in folder.rglob("*") if folder.exists() else ():
+            if path.is_file():
+                logs += path.read_text(errors="replace")
+    assert encoded not in logs and encoded[:24] not in logs
+
+
+def test_a_second_run_keeps_munge_running_without_a_restart(munge_node: Node) -> None:
+    assert munge_node.run_step("munge").returncode == 0
+    munge_node.reset_calls()
+    again = munge_node.run_step("munge")
+    assert again.returncode == 0, again.stderr
+    assert "munge key unchanged" in again.stdout
+    assert ["systemctl", "restart", "munge"] not in munge_node.calls("systemctl")
+    assert munge_node.installs() == []
+
+
+def test_a_short_munge_key_stops_the_boot(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    _shim(node, "aws", "printf '%s\\n' 'c2hvcnQ='")  # "short"
+    _shim(node, "chown", "exit 0")
+    done = node.run_step("munge")
+    assert done.returncode != 0
+    assert "shorter than 32 bytes" in done.stderr
+    assert not (node.root / "etc/munge/munge.key").exists()
+
+
+def test_a_compute_node_gets_its_dynamic_node_command_line(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    _shim(node, "ip", "echo '10.0.0.10 via 10.0.1.1 dev ens5 src 10.0.1.23 uid 0'")
+    meminfo = node.root / "proc/meminfo"
+    meminfo.parent.mkdir(parents=True, exist_ok=True)
+    meminfo.write_text("MemTotal:       2097152000 kB\nMemFree:        2000000000 kB\n")
+    done = node.run_step("slurm-compute")
+    assert done.returncode == 0, done.stderr
+    assert (node.root / "etc/provisioner/slurm-node-name").read_text() == "gpu-10-0-1-23\n"
+    total_mb = 2097152000 // 1024
+    unit = (node.root / "etc/systemd/system/slurmd.service.d/provisioner.conf").read_text()
+    assert (
+        "ExecStart=/usr/sbin/slurmd --systemd -Z --conf-server 10.0.0.10:6817 -N gpu-10-0-1-23 --conf "
+        f'"RealMemory={total_mb - total_mb // 20} NodeAddr=10.0.1.23 '
+        'Feature=pool-gpu,h100,nvidia,efa Gres=gpu:h100:8"'
+    ) in unit
+    # slurmd starts in join.sh, after the health gate: this step must not start it
+    assert not [c for c in node.calls("systemctl") if "slurmd" in c and c[1] in ("start", "restart")]
+    node.reset_calls()
+    assert node.run_step("slurm-compute").returncode == 0
+    assert ["systemctl", "daemon-reload"] not in node.calls("systemctl")
+
+
+def test_no_route_to_the_controller_stops_the_boot(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    _shim(node, "ip", "exit 2")
+    done = node.run_step("slurm-compute")
+    assert done.returncode != 0
+    assert "no route to the Slurm controller 10.0.0.10" in done.stderr
+
