@@ -52,6 +52,9 @@ class SlurmLayout:
     munge_socket: str = ""
     """'' = munge's default socket (what slurmd uses to fetch its configuration before it has one)."""
     slurm_user: str = "slurm"
+    db_host: str = "localhost"
+    """slurmdbd's MariaDB: on the controller itself ('localhost' = its unix socket)."""
+    db_port: int = 3306
 
     def path(self, path: str) -> str:
         return f"{self.root}{path}"
@@ -99,6 +102,8 @@ class SlurmConfig:
     slurmdbd_port: int
     slurm_user: str
     munge_socket: str
+    db_host: str
+    db_port: int
     state_dir: str
     spool_dir: str
     log_dir: str
@@ -182,6 +187,8 @@ def slurm_config(
         slurmdbd_port=layout.slurmdbd_port,
         slurm_user=layout.slurm_user,
         munge_socket=layout.munge_socket,
+        db_host=layout.db_host,
+        db_port=layout.db_port,
         state_dir=layout.state_dir,
         spool_dir=layout.spool_dir,
         log_dir=layout.log_dir,

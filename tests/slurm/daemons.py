@@ -20,14 +20,15 @@ from pathlib import Path
 from provisioner.bootstrap.slurm import SlurmLayout
 
 BINARIES = ("munged", "munge", "unmunge", "slurmctld", "slurmd", "scontrol", "sinfo", "srun")
+ACCOUNTING_BINARIES = ("slurmdbd", "sacctmgr", "sacct", "mariadbd", "mariadb-install-db", "mariadb")
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
 """slurmd fetches its configuration (configless) before it has read any, so it uses munge's default socket."""
 CONFIGLESS_LINK = Path("/run/slurm/conf")
 """Where a configless slurmd points client commands at the configuration it fetched."""
 
 
-def missing_binaries() -> list[str]:
-    return [name for name in BINARIES if shutil.which(name) is None]
+def missing_binaries(names: tuple[str, ...] = BINARIES) -> list[str]:
+    return [name for name in names if shutil.which(name) is None]
 
 
 def free_port() -> int:
@@ -52,6 +53,7 @@ class SlurmLab:
     layout: SlurmLayout = field(init=False)
     pids: dict[str, int] = field(default_factory=dict)
     own_munged: bool = False
+    db_socket: Path | None = None
 
     def __post_init__(self) -> None:
         self.layout = SlurmLayout(
@@ -59,6 +61,8 @@ class SlurmLab:
             slurmctld_port=free_port(),
             slurmd_port=free_port(),
             slurmdbd_port=free_port(),
+            db_host="127.0.0.1",
+            db_port=free_port(),
         )
 
     @property
@@ -172,10 +176,64 @@ class SlurmLab:
             texts.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:]))
         return "\n".join(texts)
 
+    # --- accounting -----------------------------------------------------------------------------------------
+
+    def start_database(self) -> None:
+        """A MariaDB server of our own: data, socket and pid under the root, TCP on a free loopback port."""
+        base = self.root / "mysql"
+        base.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["mariadb-install-db", f"--datadir={base / 'data'}", "--user=root"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        self.db_socket = base / "mysqld.sock"
+        pid_file = base / "mysqld.pid"
+        subprocess.Popen(
+            [
+                "mariadbd",
+                f"--datadir={base / 'data'}",
+                f"--socket={self.db_socket}",
+                f"--port={self.layout.db_port}",
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                f"--pid-file={pid_file}",
+                f"--log-error={base / 'error.log'}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_until("MariaDB's pid file", lambda: pid_file.exists() and pid_file.read_text().strip() != "")
+        self.pids["mariadbd"] = int(pid_file.read_text().split()[0])
+        wait_until("MariaDB to answer", lambda: self.sql("SELECT 1").returncode == 0, timeout=60)
+
+    def sql(self, statements: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["mariadb", f"--socket={self.db_socket}", "--user=root"],
+            input=statements,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def start_dbd(self, slurmdbd_conf: str, password: str) -> None:
+        """slurmdbd as the controller runs it: the rendered file plus the password, 0600, owned by slurm."""
+        conf = Path(self.layout.conf_dir) / "slurmdbd.conf"
+        conf.write_text(f"{slurmdbd_conf}StoragePass={password}\n")
+        conf.chmod(0o600)
+        shutil.chown(conf, user=self.layout.slurm_user, group=self.layout.slurm_user)
+        subprocess.run(["slurmdbd"], env={**self.env(), "SLURM_CONF": str(self.conf)}, check=True, timeout=30)
+        self.pids["slurmdbd"] = self._pid_from("slurmdbd")
+        ready = lambda: self.run("sacctmgr", "-n", "list", "cluster", check=False).returncode == 0  # noqa: E731
+        wait_until("slurmdbd to answer", ready, timeout=60)
+
     # --- teardown -----------------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        for name in ("slurmd", "slurmctld", "munged"):
+        for name in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
             pid = self.pids.pop(name, None)
             if pid is None:
                 continue

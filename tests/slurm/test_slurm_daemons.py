@@ -35,12 +35,18 @@ NODE = "gpu-test-1"
 MEMORY_MB = 1000
 
 
-def _example_plan() -> ClusterPlan:
+def example_plan() -> ClusterPlan:
+    """The example's plan, as `provisioner plan` makes it."""
     namespace: dict[str, object] = {}
     exec(compile(EXAMPLE.read_text(), str(EXAMPLE), "exec"), namespace)
     plan = plan_cluster(namespace["cluster"], shipped_catalog())  # type: ignore[arg-type]
     assert plan.ok, [f.render() for f in plan.findings]
-    # accounting needs slurmdbd and a database: its configuration is checked elsewhere, not run here
+    return plan
+
+
+def _plan_without_accounting() -> ClusterPlan:
+    """The example without accounting (test_slurm_accounting.py runs slurmdbd with a database)."""
+    plan = example_plan()
     assert plan.scheduler is not None
     return plan.model_copy(update={"scheduler": plan.scheduler.model_copy(update={"accounting": False})})
 
@@ -57,7 +63,7 @@ def lab() -> Iterator[SlurmLab]:
     root = Path(tempfile.mkdtemp(prefix="provisioner-slurm-"))
     root.chmod(0o755)
     lab = SlurmLab(root)
-    plan = _example_plan()
+    plan = _plan_without_accounting()
     config = slurm_config(plan, controller_addr="127.0.0.1", controller_host="localhost", layout=lab.layout)
     health = node_health_script(plan, plan.pools[0], lab.layout, scontrol=shutil.which("scontrol") or "")
     try:
