@@ -5,6 +5,7 @@ Nothing here talks to a cloud: ids, ARNs and AMI ids are made up, deterministica
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import threading
@@ -57,11 +58,27 @@ def fake_id(type_: str, name: str) -> str:
     return f"{prefix}-{_digest(type_, name)}" if prefix else f"{name}-{_digest(type_, name, length=7)}"
 
 
+def fake_random(kind: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """pulumi_random's results, made up from the resource's name: never a real secret, but of the right shape
+    (RandomBytes: `base64` and `hex` of `length` bytes; RandomPassword/RandomString: `result` of `length`
+    letters and digits)."""
+    length = int(inputs.get("length") or 16)
+    if kind == "RandomBytes":
+        data = hashlib.shake_256(f"random-bytes\0{name}".encode()).digest(length)
+        return {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
+    if kind in ("RandomPassword", "RandomString"):
+        text = hashlib.shake_256(f"random-text\0{name}".encode()).hexdigest((length + 1) // 2)
+        return {"result": text[:length]}
+    return {}
+
+
 def fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
     """The id and the state of a created resource: its inputs plus the outputs emitters commonly read."""
     package, module, kind = _token_parts(type_)
     id_ = fake_id(type_, name)
     state = dict(inputs)
+    if package == "random":
+        state.update(fake_random(kind, name, inputs))
     if package == "aws" and module == "s3" and kind in ("Bucket", "BucketV2"):
         # an S3 bucket's id is its name: the given one, or the prefix plus a random suffix
         prefix = str(inputs.get("bucketPrefix") or f"{name}-")
@@ -76,7 +93,31 @@ def fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> 
         state.setdefault("mountName", _digest(type_, name, "mount", length=8))
         state.setdefault("latestVersion", 1)
         state.setdefault("region", region)
+    if package == "aws" and module == "ec2" and kind == "Instance":
+        state.setdefault("privateIp", fake_private_ip(name))
     return id_, state
+
+
+def fake_private_ip(name: str) -> str:
+    """An instance's address when the program sets none: in 10.0.0.0/17, never one AWS reserves."""
+    n = int(_digest("private-ip", name, length=6), 16)
+    return f"10.0.{n // 256 % 128}.{4 + n % 250}"
+
+
+def fake_subnet(args: dict[str, Any], region: str) -> dict[str, Any]:
+    """An existing subnet: a /20 of 10.0.0.0/8 (made up from its id) in zone a of the region."""
+    subnet = str(args.get("id") or "subnet-0fake")
+    block = int(_digest("subnet", subnet, length=4), 16) % 4096
+    return {
+        "id": subnet,
+        "arn": f"arn:aws:ec2:{region}:{ACCOUNT_ID}:subnet/{subnet}",
+        "cidrBlock": f"10.{block // 16}.{(block % 16) * 16}.0/20",
+        "availabilityZone": f"{region}a",
+        "availabilityZoneId": f"{region}-az1",
+        "vpcId": str(args.get("vpcId") or "vpc-0fake"),
+        "state": "available",
+        "mapPublicIpOnLaunch": False,
+    }
 
 
 def filter_values(args: dict[str, Any], name: str) -> list[str]:
@@ -147,6 +188,8 @@ def fake_call(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
         }
     if token == "aws:ec2/getAmi:getAmi":
         return fake_ami(args, region)
+    if token == "aws:ec2/getSubnet:getSubnet":
+        return fake_subnet(args, region)
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         zones = [f"{region}{letter}" for letter in "abc"]
         return {

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from provisioner.bootstrap import LustreMount, render_user_data, user_data_payload
+from provisioner.bootstrap import LustreMount, SlurmWiring, render_user_data, user_data_payload
 from provisioner.plan import ClusterPlan
 from provisioner.providers.aws import INFO
 from provisioner.providers.aws.common import NODE_POOL_TYPE, child_opts, component_opts, flag
@@ -26,21 +26,33 @@ class PoolInputs:
     instance_profile_arn: pulumi.Input[str]
     lustre: pulumi.Output[list[LustreMount]]
     launch_dependencies: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """What must exist before the groups launch a node (the KMS grant of the root volumes' key)."""
+    """What must exist before the groups launch a node (the KMS grant of the root volumes' key; with Slurm,
+    the munge key's value, the node role's right to read it and the controller)."""
+    slurm: pulumi.Output[SlurmWiring] | None = None
+    """With a Slurm scheduler: the controller's address and the secrets' ids, so the nodes join it."""
 
 
 def encoded_user_data(
-    plan: ClusterPlan, pool: PoolSpec, lustre: pulumi.Output[list[LustreMount]]
+    plan: ClusterPlan,
+    pool: PoolSpec,
+    lustre: pulumi.Output[list[LustreMount]],
+    slurm: pulumi.Output[SlurmWiring] | None = None,
 ) -> pulumi.Output[str]:
-    """Base64 of the pool's cloud-init; rendered once the filesystems' DNS names are known, and checked
-    against EC2's user data limit (INFO.user_data_limit, counted before base64 encoding)."""
+    """Base64 of the pool's cloud-init; rendered once the filesystems' DNS names (and, with Slurm, the
+    controller's address and the secrets' ARNs) are known, and checked against EC2's user data limit
+    (INFO.user_data_limit, counted before base64 encoding)."""
     limit = INFO.user_data_limit
 
-    def render(mounts: list[LustreMount]) -> str:
-        text = render_user_data(plan, pool.source, mounts, limit=limit)
+    def render(mounts: list[LustreMount], wiring: SlurmWiring | None = None) -> str:
+        if wiring is None:
+            text = render_user_data(plan, pool.source, mounts, limit=limit)
+        else:
+            text = render_user_data(plan, pool.source, mounts, limit=limit, slurm=wiring)
         return base64.b64encode(user_data_payload(text, limit)).decode()
 
-    return lustre.apply(render)
+    if slurm is None:
+        return lustre.apply(render)
+    return pulumi.Output.all(lustre, slurm).apply(lambda values: render(values[0], values[1]))
 
 
 def image_id(pool: PoolSpec, provider: aws.Provider, parent: pulumi.Resource) -> pulumi.Input[str]:
@@ -189,7 +201,7 @@ class NodePool(pulumi.ComponentResource):
             network_interfaces=network_interfaces(pool, inputs),
             instance_market_options=market_options(pool),
             capacity_reservation_specification=reservation(pool),
-            user_data=encoded_user_data(plan, pool, inputs.lustre),
+            user_data=encoded_user_data(plan, pool, inputs.lustre, inputs.slurm),
             tag_specifications=tag_specifications(pool),
             tags=spec.tags,
             opts=child_opts(self, self._aws),

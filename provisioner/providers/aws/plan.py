@@ -81,6 +81,7 @@ __all__ = [
     "identity_spec",
     "instance_tags",
     "key_grant_spec",
+    "kms_statement",
     "lustre_spec",
     "network_interfaces",
     "network_spec",
@@ -238,8 +239,16 @@ def network_spec(plan: ClusterPlan) -> NetworkSpec:
         public_cidr=public,
         s3_service=f"com.amazonaws.{plan.region}.s3",
         cluster_sg_rules=cluster_sg_rules(plan),
-        zone_instance_types=tuple(sorted({p.instance_type for p in plan.pools})) if lookup else (),
+        zone_instance_types=tuple(sorted(_zone_instance_types(plan))) if lookup else (),
     )
+
+
+def _zone_instance_types(plan: ClusterPlan) -> set[str]:
+    """Every shape launched into the subnet: the pools', and the scheduler's controller and login nodes."""
+    kinds = {p.instance_type for p in plan.pools}
+    if plan.scheduler is not None:
+        kinds |= {node.instance_type for node in plan.scheduler.support_nodes}
+    return kinds
 
 
 # --- identity -----------------------------------------------------------------------------------------------
@@ -295,13 +304,21 @@ def identity_spec(name: str, plan: ClusterPlan) -> IdentitySpec:
     )
 
 
-def _kms_statement(kms_key_id: str, region: str, partition: str) -> dict[str, Any]:
-    """Let the nodes use the cluster's KMS key, and only through S3 (SSE-KMS objects)."""
+def kms_statement(
+    kms_key_id: str,
+    region: str,
+    partition: str,
+    service: str = "s3",
+    actions: Sequence[str] = ("kms:Decrypt", "kms:GenerateDataKey"),
+    sid: str = "UseClusterKeyThroughS3",
+) -> dict[str, Any]:
+    """Let a role use the cluster's KMS key, and only through `service` (S3: SSE-KMS objects; Secrets
+    Manager: the secrets it encrypts)."""
     statement: dict[str, Any] = {
-        "Sid": "UseClusterKeyThroughS3",
+        "Sid": sid,
         "Effect": "Allow",
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+        "Action": list(actions),
+        "Condition": {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}},
     }
     if kms_key_id.startswith("arn:"):
         statement["Resource"] = kms_key_id
@@ -332,7 +349,7 @@ def node_policy(bucket_arns: Sequence[str], kms_key_id: str | None, region: str)
         },
     ]
     if kms_key_id:
-        statements.append(_kms_statement(kms_key_id, region, partition_of(region)))
+        statements.append(kms_statement(kms_key_id, region, partition_of(region)))
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -490,6 +507,11 @@ def bucket_spec(name: str, plan: ClusterPlan, item: Bucket) -> BucketSpec:
 
 def aws_plan(name: str, plan: ClusterPlan) -> AwsPlan:
     """The AWS layout of a cluster whose component is called `name`."""
+    # slurm_plan builds on this module's helpers, so it is imported once they exist
+    from provisioner.providers.aws.slurm_plan import slurm_spec
+
+    network = network_spec(plan)
+    pools = tuple(pool_spec(name, plan, pool) for pool in plan.pools)
     return AwsPlan(
         name=name,
         cluster=plan.name,
@@ -497,9 +519,10 @@ def aws_plan(name: str, plan: ClusterPlan) -> AwsPlan:
         partition=partition_of(plan.region),
         tags=check_tags(dict(plan.tags), f"cluster {plan.name!r}"),
         kms_key_id=aws_options(plan).kms_key_id,
-        network=network_spec(plan),
+        network=network,
         identity=identity_spec(name, plan),
-        pools=tuple(pool_spec(name, plan, pool) for pool in plan.pools),
+        pools=pools,
         lustre=tuple(lustre_spec(name, plan, s) for s in plan.storage if isinstance(s, Lustre)),
         buckets=tuple(bucket_spec(name, plan, s) for s in plan.storage if isinstance(s, Bucket)),
+        slurm=None if plan.scheduler is None else slurm_spec(name, plan, pools[0], network),
     )

@@ -1,8 +1,8 @@
 """AWS emit side: a ClusterPlan -> pulumi_aws resources under the GpuCluster component.
 
-The decisions (names, layout, rules, policies) come from the pure `plan.py`; this module and its siblings
-(`network.py`, `identity.py`, `storage.py`, `compute.py`) only turn them into resources. Children are grouped
-in one component per concern and named `{name}-...`, so URNs stay stable.
+The decisions (names, layout, rules, policies) come from the pure `plan.py` (and `slurm_plan.py`); this module
+and its siblings (`network.py`, `identity.py`, `storage.py`, `compute.py`, `slurm.py`) only turn them into
+resources. Children are grouped in one component per concern and named `{name}-...`, so URNs stay stable.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from provisioner.bootstrap import LustreMount
 from provisioner.plan import ClusterPlan
 from provisioner.providers.aws.compute import NodePool, PoolInputs
 from provisioner.providers.aws.identity import Identity
 from provisioner.providers.aws.network import Network
 from provisioner.providers.aws.plan import AwsPlan, aws_plan, child
+from provisioner.providers.aws.slurm import Scheduler, SchedulerInputs
 from provisioner.providers.aws.storage import ClusterBucket, SharedFilesystem, lustre_mounts
 
 
@@ -41,15 +43,24 @@ class AwsEmitter:
         filesystems = [SharedFilesystem(spec, fs, network, provider, parent) for fs in spec.lustre]
         buckets = [ClusterBucket(spec, item, provider, parent) for item in spec.buckets]
         identity = Identity(spec, [b.bucket.arn for b in buckets], provider, parent)
+        lustre = lustre_mounts(filesystems)
+        launch_dependencies: list[pulumi.Resource] = [identity.key_grant] if identity.key_grant else []
+        scheduler = None
+        if spec.slurm is not None:
+            scheduler = emit_scheduler(
+                spec, plan, network, identity, lustre, launch_dependencies, provider, parent
+            )
+            launch_dependencies = [*launch_dependencies, *scheduler.launch_dependencies]
         inputs = PoolInputs(
             subnet_id=network.private_subnet_id,
             security_group_id=network.security_group.id,
             instance_profile_arn=identity.instance_profile.arn,
-            lustre=lustre_mounts(filesystems),
-            launch_dependencies=[identity.key_grant] if identity.key_grant is not None else [],
+            lustre=lustre,
+            launch_dependencies=launch_dependencies,
+            slurm=scheduler.wiring if scheduler is not None else None,
         )
         pools = [NodePool(spec, plan, pool, inputs, provider, parent) for pool in spec.pools]
-        return {
+        outputs = {
             "vpc_id": network.vpc_id,
             "private_subnet_id": network.private_subnet_id,
             "zone": network.zone,
@@ -60,3 +71,35 @@ class AwsEmitter:
             "filesystems": {fs.spec.name: fs.filesystem.dns_name for fs in filesystems},
             "buckets": {b.spec.name: b.bucket.bucket for b in buckets},
         }
+        return outputs if scheduler is None else {**outputs, **scheduler_outputs(scheduler)}
+
+
+def emit_scheduler(
+    spec: AwsPlan,
+    plan: ClusterPlan,
+    network: Network,
+    identity: Identity,
+    lustre: pulumi.Output[list[LustreMount]],
+    launch_dependencies: list[pulumi.Resource],
+    provider: aws.Provider,
+    parent: pulumi.Resource,
+) -> Scheduler:
+    """The Slurm controller, its login nodes and secrets; the pools then join it."""
+    inputs = SchedulerInputs(
+        subnet_id=network.private_subnet_id,
+        security_group_id=network.security_group.id,
+        node_role=identity.role,
+        node_profile_arn=identity.instance_profile.arn,
+        lustre=lustre,
+        launch_dependencies=launch_dependencies,
+    )
+    return Scheduler(spec, plan, inputs, provider, parent)
+
+
+def scheduler_outputs(scheduler: Scheduler) -> dict[str, Any]:
+    return {
+        "slurm_controller_ip": scheduler.controller.private_ip,
+        "slurm_controller_id": scheduler.controller.id,
+        "slurm_munge_secret_arn": scheduler.munge_key.arn,
+        "slurm_login_group": scheduler.login_group.name if scheduler.login_group else None,
+    }

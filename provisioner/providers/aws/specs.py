@@ -226,6 +226,108 @@ class IdentitySpec:
     """Set when options.kms_key_id encrypts the root volumes."""
 
 
+# --- Slurm --------------------------------------------------------------------------------------------------
+
+SECRET_STORE = "aws-secretsmanager"
+"""How the nodes' boot scripts name AWS Secrets Manager (bootstrap.SecretRef.store)."""
+
+SECRET_RECOVERY_DAYS = 7
+"""A deleted secret can be restored for 7 days (the shortest window AWS allows); its name stays taken for
+that long, which is why the secrets are named from a prefix."""
+
+CONTROLLER_IP_OFFSET = 10
+"""The controller's private address is the 10th of the nodes' subnet: AWS reserves the first four, and a
+fixed address lets every node's user data name the controller before it exists (no dependency on it)."""
+
+DB_PASSWORD_LENGTH = 32
+"""Letters and digits only (special=False): the password goes into slurmdbd.conf and a SQL statement."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSpec:
+    """A Secrets Manager secret whose value Pulumi generates (pulumi_random) and the nodes read at boot."""
+
+    key: str
+    """'munge-key' or 'db-password': the suffix of the resource names."""
+    resource_name: str
+    """`{name}-slurm-{key}` (the secret); `-random` is its generator, `-value` its version."""
+    name_prefix: str
+    """`{cluster}-{key}-`: AWS appends a unique suffix, so a re-created cluster never waits for the recovery
+    window of its predecessor's secret."""
+    description: str
+    kms_key_id: str | None
+    """options.kms_key_id; None = the account's `aws/secretsmanager` key."""
+    recovery_window_in_days: int = SECRET_RECOVERY_DAYS
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """The controller's own IAM role and instance profile (the GPU and login nodes keep the node role)."""
+
+    role_name: str
+    profile_name: str
+    policy_name: str
+    """Resource name of the inline policy (its document: slurm_plan.controller_policy)."""
+    assume_role_policy: dict[str, Any]
+    managed_policy_arns: dict[str, str]
+    """Resource name of the attachment -> policy ARN (Session Manager)."""
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """The Slurm controller: one EC2 instance (not a group) at a fixed private address."""
+
+    resource_name: str
+    instance_type: str
+    private_ip: str | None
+    """The 10th address of the created private subnet; None = that of the existing subnet, whose CIDR is
+    looked up at deploy time (slurm_plan.controller_private_ip applies to it)."""
+    root_volume: RootVolumeSpec
+    """No device name: an instance's root block device is the image's own, whatever it is called."""
+    associate_public_ip: bool
+    instance_tags: dict[str, str]
+    key_name: str | None
+    metadata: MetadataSpec = field(default_factory=MetadataSpec)
+
+
+@dataclass(frozen=True)
+class LoginSpec:
+    """Login nodes: one launch template and one auto scaling group, like a GPU pool."""
+
+    resource_name: str
+    instance_type: str
+    count: int
+    root_volume: RootVolumeSpec
+    """Named after the image pool's root device (None = look it up from the image, as for the pool)."""
+    interfaces: tuple[InterfaceSpec, ...]
+    instance_tags: dict[str, str]
+    key_name: str | None
+    metadata: MetadataSpec = field(default_factory=MetadataSpec)
+    wait_for_capacity_timeout: str = ASG_WAIT_FOR_CAPACITY
+
+
+@dataclass(frozen=True)
+class SlurmSpec:
+    """The AWS side of a Slurm scheduler: the controller, the login group, the secrets and their IAM."""
+
+    resource_name: str
+    """`{name}-slurm`: the Scheduler component; every child is named `{name}-slurm-...`."""
+    image_pool: str
+    """The pool whose image (and root device) the controller and login nodes boot: the first pool's, which
+    is also the OS the bootstrap renders their user data for."""
+    controller: ControllerSpec
+    login: LoginSpec | None
+    munge_key: SecretSpec
+    db_password: SecretSpec | None
+    """Set with accounting (slurmdbd's MariaDB password)."""
+    controller_identity: RoleSpec
+    node_policy_name: str
+    """Resource name of the inline policy added to the node role: read the munge key (and nothing else)."""
+    munge_key_bytes: int
+    db_password_length: int = DB_PASSWORD_LENGTH
+    secret_store: str = SECRET_STORE
+
+
 @dataclass(frozen=True)
 class AwsPlan:
     name: str
@@ -240,3 +342,5 @@ class AwsPlan:
     pools: tuple[PoolSpec, ...]
     lustre: tuple[LustreSpec, ...]
     buckets: tuple[BucketSpec, ...]
+    slurm: SlurmSpec | None = None
+    """The Slurm controller, login nodes and secrets; None without a scheduler."""
