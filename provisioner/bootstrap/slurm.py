@@ -254,6 +254,24 @@ def node_health_script(
     return environment().get_template("slurm/node-health.sh.j2").render(ctx=ctx, slurm=health)
 
 
+PRUNE_GRACE_SECONDS = 900
+"""How long a dynamic node must have been down for not responding before the controller forgets it: longer
+than a node's one reboot (after a driver install), which brings it back under the same name anyway."""
+
+
+def prune_script(scontrol: str = "/usr/bin/scontrol", grace_seconds: int = PRUNE_GRACE_SECONDS) -> str:
+    """The controller's clean-up of dynamic nodes that are gone (terminated or replaced)."""
+    template = environment().get_template("slurm/prune-nodes.sh.j2")
+    return template.render(scontrol=scontrol, grace_seconds=grace_seconds)
+
+
+def controller_units() -> dict[str, str]:
+    """systemd units of the controller's clean-up timer: file name -> content."""
+    env = environment()
+    names = ("provisioner-slurm-prune.service", "provisioner-slurm-prune.timer")
+    return {name: env.get_template(f"slurm/{name}.j2").render() for name in names}
+
+
 def nodeset_of(plan: ClusterPlan, pool: str) -> SlurmNodeSetPlan:
     return next(ns for ns in slurm_plan_of(plan).nodesets if ns.pool == pool)
 

@@ -17,7 +17,13 @@ from types import SimpleNamespace
 
 from provisioner.bootstrap.context import NodeContext, node_context, support_context
 from provisioner.bootstrap.mounts import LustreMount
-from provisioner.bootstrap.slurm import SlurmWiring, node_health_script, slurm_node_context
+from provisioner.bootstrap.slurm import (
+    SlurmWiring,
+    controller_units,
+    node_health_script,
+    prune_script,
+    slurm_node_context,
+)
 from provisioner.bootstrap.steps import steps_for
 from provisioner.bootstrap.templates import environment
 from provisioner.errors import ProvisionerError
@@ -80,6 +86,11 @@ def slurm_files(ctx: NodeContext, health_script: str | None) -> list[NodeFile]:
     files = [NodeFile(f"{SLURM_DIR}/etc/{name}", "0644", text) for name, text in ctx.slurm.configs]
     if health_script is not None:
         files.append(NodeFile(f"{SLURM_DIR}/node-health.sh", "0755", health_script))
+    if ctx.role == "controller":
+        files.append(NodeFile(f"{SLURM_DIR}/prune-nodes.sh", "0755", prune_script()))
+        files += [
+            NodeFile(f"/etc/systemd/system/{name}", "0644", text) for name, text in controller_units().items()
+        ]
     if ctx.role == "gpu":
         join = environment().get_template("slurm/join.sh.j2").render(ctx=ctx, slurm=ctx.slurm)
         files.append(NodeFile("/opt/provisioner/join.sh", "0755", join))

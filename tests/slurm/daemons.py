@@ -166,6 +166,12 @@ class SlurmLab:
         self.run("slurmd", "--conf-server", server, "-Z", "--conf", conf, "-N", name)
         self.pids["slurmd"] = self._pid_from("slurmd")
 
+    def stop_node(self) -> None:
+        """What a terminated instance does to Slurm: its slurmd is gone without a word."""
+        pid = self.pids.pop("slurmd")
+        os.kill(pid, signal.SIGKILL)
+        wait_until("slurmd to be gone", lambda: not _alive(pid), timeout=15)
+
     def node(self, name: str) -> str:
         """`scontrol -o show node NAME`; '' while the node is not registered."""
         return self.run("scontrol", "-o", "show", "node", name, check=False).stdout

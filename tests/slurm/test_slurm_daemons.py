@@ -21,6 +21,7 @@ from provisioner.bootstrap.slurm import (
     dynamic_node_conf,
     node_health_script,
     nodeset_of,
+    prune_script,
     render_slurm_configs,
     slurm_config,
 )
@@ -163,3 +164,21 @@ def test_a_drain_by_an_admin_is_left_alone(lab: SlurmLab) -> None:
         assert "Reason=maintenance" in lab.node(NODE)
     finally:
         lab.run("scontrol", "update", f"NodeName={NODE}", "State=RESUME")
+
+
+def test_zz_a_node_that_is_gone_is_forgotten_by_the_controller(lab: SlurmLab) -> None:
+    """Runs last: it takes the node away. Its auto scaling group terminated it: slurmd stops answering and
+    slurmctld marks it DOWN "Not responding"; the controller's prune timer then deletes the dynamic node."""
+    prune = Path(lab.layout.path("/opt/provisioner/slurm/prune-nodes.sh"))
+    prune.parent.mkdir(parents=True, exist_ok=True)
+    prune.write_text(prune_script(scontrol=shutil.which("scontrol") or ""))
+    prune.chmod(0o755)
+    lab.run("scontrol", "update", f"NodeName={NODE}", "State=DOWN", "Reason=maintenance")
+    assert lab.run(str(prune), "0").stdout == ""  # an admin's DOWN stays
+    lab.stop_node()
+    # what slurmctld sets after SlurmdTimeout (300 s in the rendered slurm.conf, too long to wait for here)
+    lab.run("scontrol", "update", f"NodeName={NODE}", "State=DOWN", "Reason=Not responding")
+    assert lab.run(str(prune)).stdout == ""  # within the grace period: kept (it may be rebooting)
+    assert lab.run(str(prune), "0").stdout == f"removed {NODE}\n"
+    assert "not found" in lab.node(NODE)
+    assert lab.run("sinfo", "-h", "-N").stdout.strip() == ""
