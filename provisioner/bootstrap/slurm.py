@@ -38,6 +38,11 @@ class SlurmWiring:
     db_password: SecretRef | None = None
     controller_host: str = ""
     """Host name of the controller; '' = `controller_host_name(plan)`, which the controller takes at boot."""
+    config_store: str = ""
+    """Where the controller reads the configuration it serves: 'aws-ssm' (one parameter per file under
+    `config_path`), kept current by a timer, so a changed configuration reaches a running controller without
+    touching the instance; '' = the files come in the controller's user data (written at its first boot)."""
+    config_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +223,12 @@ def render_slurm_configs(config: SlurmConfig) -> dict[str, str]:
     return {name: env.get_template(f"slurm/{name}.j2").render(cfg=config) for name in names}
 
 
+def slurm_config_files(plan: ClusterPlan, controller_addr: str, controller_host: str = "") -> dict[str, str]:
+    """The configuration files the controller of a deployed cluster serves: file name -> content. What the
+    emitter puts in the provider's parameter store (or the controller's user data)."""
+    return render_slurm_configs(slurm_config(plan, controller_addr, controller_host))
+
+
 @dataclass(frozen=True, slots=True)
 class NodeHealth:
     """What the Slurm health check of a pool's nodes reads."""
@@ -265,11 +276,18 @@ def prune_script(scontrol: str = "/usr/bin/scontrol", grace_seconds: int = PRUNE
     return template.render(scontrol=scontrol, grace_seconds=grace_seconds)
 
 
+CONTROLLER_UNITS = (
+    "provisioner-slurm-prune.service",
+    "provisioner-slurm-prune.timer",
+    "provisioner-slurm-config.service",
+    "provisioner-slurm-config.timer",
+)
+
+
 def controller_units() -> dict[str, str]:
-    """systemd units of the controller's clean-up timer: file name -> content."""
+    """systemd units of the controller's timers (forget gone nodes, keep the configuration current)."""
     env = environment()
-    names = ("provisioner-slurm-prune.service", "provisioner-slurm-prune.timer")
-    return {name: env.get_template(f"slurm/{name}.j2").render() for name in names}
+    return {name: env.get_template(f"slurm/{name}.j2").render() for name in CONTROLLER_UNITS}
 
 
 def nodeset_of(plan: ClusterPlan, pool: str) -> SlurmNodeSetPlan:
@@ -304,7 +322,12 @@ class SlurmNodeContext:
     pyxis_version: str
     shared_home: str
     configs: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    """(file name, content) of the configuration files the controller serves (controller only)."""
+    """(file name, content) of the configuration files the controller serves, when they come in its user
+    data (controller only, and only without a config store)."""
+    config_names: tuple[str, ...] = ()
+    """Names of the configuration files the controller serves (controller only)."""
+    config_store: str = ""
+    config_path: str = ""
 
     @property
     def conf_server(self) -> str:
@@ -317,9 +340,11 @@ def slurm_node_context(
     slurm = slurm_plan_of(plan)
     host = wiring.controller_host or controller_host_name(plan)
     configs: tuple[tuple[str, str], ...] = ()
+    names: tuple[str, ...] = ()
     if role == "controller":
-        config = slurm_config(plan, wiring.controller_addr, host)
-        configs = tuple(sorted(render_slurm_configs(config).items()))
+        rendered = slurm_config_files(plan, wiring.controller_addr, host)
+        names = tuple(sorted(rendered))
+        configs = () if wiring.config_store else tuple(sorted(rendered.items()))
     return SlurmNodeContext(
         role=role,
         version=slurm.version,
@@ -336,4 +361,7 @@ def slurm_node_context(
         pyxis_version=PYXIS_VERSION,
         shared_home=slurm.shared_home or "",
         configs=configs,
+        config_names=names,
+        config_store=wiring.config_store if role == "controller" else "",
+        config_path=wiring.config_path if role == "controller" else "",
     )

@@ -88,6 +88,8 @@ def slurm_files(ctx: NodeContext, health_script: str | None) -> list[NodeFile]:
         files.append(NodeFile(f"{SLURM_DIR}/node-health.sh", "0755", health_script))
     if ctx.role == "controller":
         files.append(NodeFile(f"{SLURM_DIR}/prune-nodes.sh", "0755", prune_script()))
+        sync = environment().get_template("slurm/sync-config.sh.j2").render(ctx=ctx, slurm=ctx.slurm)
+        files.append(NodeFile(f"{SLURM_DIR}/sync-config.sh", "0755", sync))
         files += [
             NodeFile(f"/etc/systemd/system/{name}", "0644", text) for name, text in controller_units().items()
         ]

@@ -43,7 +43,15 @@ from typing import Any
 import pytest
 
 from provisioner import Cluster, NodePool, load_catalog, plan_cluster
-from provisioner.bootstrap import SlurmWiring, node_context, node_files, node_metadata, render_pool
+from provisioner.bootstrap import (
+    SlurmWiring,
+    node_context,
+    node_files,
+    node_metadata,
+    render_pool,
+    render_support,
+)
+from provisioner.bootstrap.context import support_context
 from provisioner.bootstrap.mounts import LustreMount
 from provisioner.bootstrap.slurm import slurm_node_context
 from provisioner.catalog import Catalog
@@ -707,6 +715,7 @@ class Node:
         pool_index: int = 0,
         lustre: tuple[LustreMount, ...] = (),
         slurm: SlurmWiring | None = None,
+        role: str = "gpu",
     ) -> None:
         self.tmp = tmp_path
         self.root = tmp_path / "root"
@@ -717,9 +726,12 @@ class Node:
         if slurm is None:
             self.ctx = node_context(plan, pool, tuple(lustre))
             self.files = {f.path: f for f in node_files(self.ctx, node_metadata(plan, pool))}
-        else:  # a compute node of a Slurm cluster
+        elif role == "gpu":  # a compute node of a Slurm cluster
             self.ctx = node_context(plan, pool, tuple(lustre), slurm_node_context(plan, "gpu", slurm, pool))
             self.files = {f.path: f for f in render_pool(plan, pool, lustre, slurm).files}
+        else:  # a Slurm support node: "controller" or "login"
+            self.ctx = support_context(plan, role, tuple(lustre), slurm_node_context(plan, role, slurm))
+            self.files = {f.path: f for f in render_support(plan, role, lustre, slurm).files}
         for f in self.files.values():
             target = self.root / f.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)

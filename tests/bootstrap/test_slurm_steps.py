@@ -4,6 +4,8 @@ key from the secret store and the dynamic node's slurmd command line."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,92 @@ def test_no_route_to_the_controller_stops_the_boot(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "no route to the Slurm controller 10.0.0.10" in done.stderr
 
+
+# --- the controller's configuration -------------------------------------------------------------------------
+
+CONFIG_PATH = "/provisioner/c/slurm"
+STORE_WIRING = dataclasses.replace(
+    WIRING,
+    db_password=SecretRef("aws-secretsmanager", SECRET_ARN.replace("munge", "db"), "us-east-1"),
+    config_store="aws-ssm",
+    config_path=CONFIG_PATH,
+)
+
+
+def _controller(tmp_path: Path, parameters: dict[str, str]) -> Node:
+    cluster = Cluster(
+        name="c",
+        provider="aws",
+        region="us-east-1",
+        pools=[NodePool(name="gpu", gpu="H100", nodes=2)],
+        scheduler=Slurm(accounting=True),
+    )
+    node = Node(tmp_path, plan_cluster(cluster, shipped_catalog()), slurm=STORE_WIRING, role="controller")
+    store = tmp_path / "ssm"
+    store.mkdir(exist_ok=True)
+    for name, text in parameters.items():
+        (store / name).write_text(text)
+    # `aws ssm get-parameter --name PATH/FILE ...` answers from the folder; a missing one fails as SSM does
+    _shim(
+        node,
+        "aws",
+        f'name=""; prev=""; for a in "$@"; do [ "$prev" = --name ] && name=$a; prev=$a; done\n'
+        f'file={store}/"${{name##*/}}"; [ -f "$file" ] || {{ echo ParameterNotFound >&2; exit 254; }}\n'
+        'cat "$file"',
+    )
+    _shim(node, "chown", "exit 0")
+    _shim(node, "scontrol", "exit 0")
+    return node
+
+
+def _sync(node: Node) -> subprocess.CompletedProcess[str]:
+    return node._bash(node.root / "opt/provisioner/slurm/sync-config.sh")
+
+
+CONFIGS = {"slurm.conf": "ClusterName=c\n", "gres.conf": "AutoDetect=nvml\n", "cgroup.conf": "X=1\n"}
+
+
+def test_the_controller_installs_its_configuration_from_the_parameter_store(tmp_path: Path) -> None:
+    node = _controller(tmp_path, {**CONFIGS, "slurmdbd.conf": "DbdPort=6819\n"})
+    assert "/opt/provisioner/slurm/etc/slurm.conf" not in node.files  # not in its user data
+    done = _sync(node)
+    assert done.returncode == 0, done.stderr
+    for name, text in CONFIGS.items():
+        assert (node.root / "etc/slurm" / name).read_text() == text
+    assert f"--name {CONFIG_PATH}/slurm.conf" in " ".join(_calls(node, "aws"))
+    # slurmctld was not running yet: nothing to reconfigure
+    assert _calls(node, "scontrol") == []
+
+
+def test_a_changed_parameter_reaches_the_running_controller(tmp_path: Path) -> None:
+    node = _controller(tmp_path, {**CONFIGS, "slurmdbd.conf": "DbdPort=6819\n"})
+    assert _sync(node).returncode == 0
+    node.activate("slurmctld")
+    assert _sync(node).returncode == 0
+    assert _calls(node, "scontrol") == []  # unchanged: no reconfigure
+    (tmp_path / "ssm" / "slurm.conf").write_text("ClusterName=c\nNodeset=ns-new Feature=pool-new\n")
+    done = _sync(node)
+    assert done.returncode == 0, done.stderr
+    assert "Nodeset=ns-new" in (node.root / "etc/slurm/slurm.conf").read_text()
+    assert _calls(node, "scontrol") == ["reconfigure"]
+    assert "Slurm configuration changed: slurm.conf" in done.stdout
+
+
+def test_the_database_password_survives_a_configuration_change(tmp_path: Path) -> None:
+    node = _controller(tmp_path, {**CONFIGS, "slurmdbd.conf": "DbdPort=6819\n"})
+    assert _sync(node).returncode == 0
+    dbd = node.root / "etc/slurm/slurmdbd.conf"
+    dbd.write_text(dbd.read_text() + "StoragePass=from-the-secret-store\n")  # what the controller step adds
+    assert _sync(node).returncode == 0
+    assert dbd.read_text() == "DbdPort=6819\nStoragePass=from-the-secret-store\n"  # unchanged
+    (tmp_path / "ssm" / "slurmdbd.conf").write_text("DbdPort=7000\n")
+    assert _sync(node).returncode == 0
+    assert dbd.read_text() == "DbdPort=7000\nStoragePass=from-the-secret-store\n"
+    assert oct(dbd.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_missing_parameter_changes_nothing_and_fails(tmp_path: Path) -> None:
+    node = _controller(tmp_path, {**CONFIGS})  # no slurmdbd.conf, which sorts last
+    done = _sync(node)
+    assert done.returncode != 0
+    assert not (node.root / "etc/slurm/cgroup.conf").exists()  # fetched, but not installed alone

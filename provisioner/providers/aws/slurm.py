@@ -24,12 +24,18 @@ from provisioner.bootstrap import (
     render_support_user_data,
     user_data_payload,
 )
+from provisioner.bootstrap.slurm import slurm_config_files
 from provisioner.plan import ClusterPlan
 from provisioner.providers.aws import INFO
 from provisioner.providers.aws.common import child_opts, component_opts, flag
 from provisioner.providers.aws.compute import image_id, root_device_name
-from provisioner.providers.aws.plan import AwsPlan, PoolSpec, child
-from provisioner.providers.aws.slurm_plan import controller_policy, controller_private_ip, node_secrets_policy
+from provisioner.providers.aws.plan import AwsPlan, PoolSpec, child, slug
+from provisioner.providers.aws.slurm_plan import (
+    config_parameter_tier,
+    controller_policy,
+    controller_private_ip,
+    node_secrets_policy,
+)
 from provisioner.providers.aws.specs import SecretSpec, SlurmSpec
 
 SCHEDULER_TYPE = "provisioner:aws:Scheduler"
@@ -71,6 +77,9 @@ class Scheduler(pulumi.ComponentResource):
     controller_address: pulumi.Output[str]
     wiring: pulumi.Output[SlurmWiring]
     """What every node's user data needs: the controller's address and the secrets' ARNs (never a value)."""
+    config_parameters: list[aws.ssm.Parameter]
+    """The configuration the controller serves, one SSM parameter per file: `pulumi up` updates them and the
+    controller's timer installs a change within minutes, without touching the instance."""
     controller: aws.ec2.Instance
     login_group: aws.autoscaling.Group | None
     launch_dependencies: list[pulumi.Resource]
@@ -96,6 +105,7 @@ class Scheduler(pulumi.ComponentResource):
             self.db_password, db_value = self._secret(slurm.db_password, self._db_password_value())
         node_policy = self._node_policy(inputs.node_role)
         self.controller_address = self._controller_address(inputs.subnet_id)
+        self.config_parameters = self._config_parameters(plan)
         self.wiring = self._wiring()
         image_pool = next(p for p in spec.pools if p.name == slurm.image_pool)
         image = image_id(image_pool, provider, self)
@@ -186,14 +196,35 @@ class Scheduler(pulumi.ComponentResource):
         ]
         db_arn: pulumi.Input[str | None] = self.db_password.arn if self.db_password else None
         kms, region = cluster.kms_key_id, cluster.region
-        document = pulumi.Output.all(self.munge_key.arn, db_arn).apply(
-            lambda arns: json.dumps(controller_policy(arns[0], arns[1], kms, region))
+        configs = pulumi.Output.all(*[p.arn for p in self.config_parameters])
+        document = pulumi.Output.all(self.munge_key.arn, db_arn, configs).apply(
+            lambda arns: json.dumps(controller_policy(arns[0], arns[1], kms, region, arns[2]))
         )
         grants.append(aws.iam.RolePolicy(ident.policy_name, role=role.id, policy=document, opts=self._opts()))
         # The controller boots with the profile: make it usable only once the role holds its permissions.
         return aws.iam.InstanceProfile(
             ident.profile_name, role=role.name, tags=cluster.tags, opts=self._opts(depends_on=grants)
         )
+
+    # --- configuration --------------------------------------------------------------------------------------
+
+    def _config_parameters(self, plan: ClusterPlan) -> list[aws.ssm.Parameter]:
+        """slurm.conf, gres.conf, ... rendered for the controller's address; no secret is in any of them."""
+        widest = slurm_config_files(plan, "255.255.255.255")  # names and the longest value's tier
+        files = self.controller_address.apply(lambda address: slurm_config_files(plan, address))
+        return [
+            aws.ssm.Parameter(
+                child(self.spec.config_resource_prefix, slug(name)),
+                name=f"{self.spec.config_path}/{name}",
+                type="String",
+                tier=config_parameter_tier(name, text),
+                value=files.apply(lambda rendered, name=name: rendered[name]),  # type: ignore[misc]
+                description=f"{name} of Slurm cluster {self._cluster.cluster} (read by its controller)",
+                tags=self._cluster.tags,
+                opts=self._opts(),
+            )
+            for name, text in sorted(widest.items())
+        ]
 
     # --- controller -----------------------------------------------------------------------------------------
 
@@ -210,6 +241,7 @@ class Scheduler(pulumi.ComponentResource):
 
     def _wiring(self) -> pulumi.Output[SlurmWiring]:
         store, region = self.spec.secret_store, self._cluster.region
+        config_store, config_path = self.spec.config_store, self.spec.config_path
         db_arn: pulumi.Input[str | None] = self.db_password.arn if self.db_password else None
 
         def wire(values: list[str | None]) -> SlurmWiring:
@@ -219,6 +251,8 @@ class Scheduler(pulumi.ComponentResource):
                 controller_addr=address,
                 munge_key=SecretRef(store, munge, region),
                 db_password=None if db is None else SecretRef(store, db, region),
+                config_store=config_store,
+                config_path=config_path,
             )
 
         return pulumi.Output.all(self.controller_address, self.munge_key.arn, db_arn).apply(wire)
@@ -260,9 +294,14 @@ class Scheduler(pulumi.ComponentResource):
             ),
             user_data_base64=encoded_support_user_data(plan, "controller", inputs.lustre, self.wiring),
             tags=ctl.instance_tags,
-            # A new image release must never replace the controller (and lose Slurm's state with it); the
-            # secrets hold their values before it boots and reads them.
-            opts=self._opts(ignore_changes=["ami"], depends_on=list(secret_values)),
+            # A new image release must never replace the controller (and lose Slurm's state with it), nor a
+            # new provisioner release's boot scripts stop it to change its user data: its configuration comes
+            # from the parameters, which its timer keeps current. The secrets and the parameters hold their
+            # values before it boots and reads them.
+            opts=self._opts(
+                ignore_changes=["ami", "userData", "userDataBase64"],
+                depends_on=[*secret_values, *self.config_parameters],
+            ),
         )
 
     # --- login nodes ----------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ from provisioner.providers.aws.specs import (
 )
 
 __all__ = [
+    "config_parameter_tier",
+    "config_path",
     "controller_policy",
     "controller_private_ip",
     "controller_spec",
@@ -138,7 +140,28 @@ def slurm_spec(name: str, plan: ClusterPlan, image_pool: PoolSpec, network: Netw
         controller_identity=controller_identity(name, plan),
         node_policy_name=child(name, "slurm", "node", "secrets"),
         munge_key_bytes=MUNGE_KEY_BYTES,
+        config_path=config_path(plan),
+        config_resource_prefix=child(name, "slurm", "config"),
     )
+
+
+SSM_PARAMETER_MAX = 8192
+"""Largest value of an SSM parameter (Advanced tier; Standard holds 4096 characters)."""
+
+
+def config_path(plan: ClusterPlan) -> str:
+    """Where the controller reads its configuration: `/provisioner/<cluster>/slurm` in SSM Parameter Store."""
+    return f"/provisioner/{plan.name}/slurm"
+
+
+def config_parameter_tier(name: str, text: str) -> str:
+    """Standard up to 4096 characters, Advanced up to 8192; beyond that a clear error."""
+    if len(text) > SSM_PARAMETER_MAX:
+        raise AwsPlanError(
+            f"the cluster's {name} is {len(text)} characters; an SSM parameter holds at most "
+            f"{SSM_PARAMETER_MAX}: declare fewer pools or partitions in this cluster"
+        )
+    return "Standard" if len(text) <= 4096 else "Advanced"
 
 
 # --- IAM ----------------------------------------------------------------------------------------------------
@@ -172,8 +195,23 @@ def node_secrets_policy(munge_key_arn: str, kms_key_id: str | None, region: str)
 
 
 def controller_policy(
-    munge_key_arn: str, db_password_arn: str | None, kms_key_id: str | None, region: str
+    munge_key_arn: str,
+    db_password_arn: str | None,
+    kms_key_id: str | None,
+    region: str,
+    config_arns: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The controller's role: the munge key and, with accounting, slurmdbd's database password."""
+    """The controller's role: the munge key, with accounting slurmdbd's database password, and the
+    parameters that hold the configuration it serves (read only)."""
     arns = [munge_key_arn, *([db_password_arn] if db_password_arn else [])]
-    return secrets_policy(arns, kms_key_id, region, "ReadSlurmSecrets")
+    policy = secrets_policy(arns, kms_key_id, region, "ReadSlurmSecrets")
+    if config_arns:
+        policy["Statement"].append(
+            {
+                "Sid": "ReadSlurmConfiguration",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": list(config_arns),
+            }
+        )
+    return policy

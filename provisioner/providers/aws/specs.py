@@ -324,8 +324,13 @@ class SlurmSpec:
     node_policy_name: str
     """Resource name of the inline policy added to the node role: read the munge key (and nothing else)."""
     munge_key_bytes: int
+    config_path: str
+    """SSM parameter path of the configuration the controller serves: `{path}/slurm.conf`, ..."""
+    config_resource_prefix: str
+    """Resource name prefix of those parameters: `{name}-slurm-config-<file>`."""
     db_password_length: int = DB_PASSWORD_LENGTH
     secret_store: str = SECRET_STORE
+    config_store: str = "aws-ssm"
 
 
 @dataclass(frozen=True)

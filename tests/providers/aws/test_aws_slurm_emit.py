@@ -170,6 +170,7 @@ def test_one_scheduler_component_parents_every_slurm_resource(example: Deploymen
         "slurm-train-slurm-controller",
         "slurm-train-slurm-login-lt",
         "slurm-train-slurm-login-asg",
+        *(f"slurm-train-slurm-config-{f}-conf" for f in ("slurm", "gres", "cgroup", "plugstack", "slurmdbd")),
     }
     aws_provider = example.named("slurm-train-aws").urn
     assert all(r.provider.startswith(aws_provider) for r in children if r.type.startswith("aws:"))
@@ -212,13 +213,41 @@ def test_the_controller_is_private_hardened_and_at_its_fixed_address(example: De
     assert root["deleteOnTermination"] is True and "kmsKeyId" not in root
     assert i["iamInstanceProfile"] == "slurm-train-slurm-controller-profile-physical"
     assert i["tags"]["Name"] == "slurm-train-controller"
-    assert controller.ignore_changes == ["ami"]
+    # neither a new image nor new boot scripts stop or replace the running controller
+    assert controller.ignore_changes == ["ami", "userData", "userDataBase64"]
 
 
 def test_the_controller_boots_once_its_secrets_hold_values(example: Deployment) -> None:
     controller = example.one(INSTANCE)
     assert depends_on(example, controller, "slurm-train-slurm-munge-key-value")
     assert depends_on(example, controller, "slurm-train-slurm-db-password-value")
+    assert depends_on(example, controller, "slurm-train-slurm-config-slurm-conf")
+
+
+PARAMETER = "aws:ssm/parameter:Parameter"
+
+
+def test_the_configuration_is_in_parameters_the_controller_reads(example: Deployment) -> None:
+    """slurm.conf and its siblings as SSM parameters, rendered for the controller's address: `pulumi up`
+    changes them in place and the controller's timer installs them; none holds a secret."""
+    from provisioner.bootstrap.slurm import slurm_config_files
+    from provisioner.catalog import shipped_catalog
+    from provisioner.plan import plan_cluster
+
+    expected = slurm_config_files(plan_cluster(example.cluster, shipped_catalog()), "10.0.0.10")
+    parameters = {p.inputs["name"]: p.inputs for p in example.of_type(PARAMETER)}
+    assert set(parameters) == {f"/provisioner/slurm-train/slurm/{name}" for name in expected}
+    for name, text in expected.items():
+        item = parameters[f"/provisioner/slurm-train/slurm/{name}"]
+        # pulumi_aws keeps every parameter value as a Pulumi secret in state (nothing in it is secret here)
+        assert item["value"] == rpc.wrap_rpc_secret(text)
+        assert item["type"] == "String" and item["tier"] == "Standard"
+        assert MUNGE_B64 not in text and DB_PASSWORD not in text
+        assert "\nStoragePass=" not in text  # the controller writes it in from the secret store
+    assert "SlurmctldHost=slurm-train-controller(10.0.0.10)" in expected["slurm.conf"]
+    controller_data = user_data_of(example)["slurm-train-slurm-controller"]
+    assert "SlurmctldHost=" not in controller_data  # the files are not in its user data
+    assert 'fetch_parameter "/provisioner/slurm-train/slurm/$name"' in controller_data
 
 
 def test_the_controller_has_its_own_role(example: Deployment) -> None:
@@ -278,8 +307,12 @@ def test_nodes_may_read_exactly_the_munge_key(example: Deployment) -> None:
 def test_the_controller_may_read_the_munge_key_and_the_database_password(example: Deployment) -> None:
     policy = example.named("slurm-train-slurm-controller-secrets").inputs
     assert policy["role"] == "slurm-train-slurm-controller-role-id"
-    (statement,) = json.loads(policy["policy"])["Statement"]
-    assert statement["Resource"] == [munge_arn(example), arn_of("slurm-train-slurm-db-password")]
+    secrets, configuration = json.loads(policy["policy"])["Statement"]
+    assert secrets["Resource"] == [munge_arn(example), arn_of("slurm-train-slurm-db-password")]
+    assert configuration["Action"] == ["ssm:GetParameter"]
+    names = sorted(r.name for r in example.of_type(PARAMETER))
+    arns = sorted(f"arn:aws:ssm:us-east-1:123456789012:{n}" for n in names)
+    assert sorted(configuration["Resource"]) == arns
 
 
 # --- compute and login groups -------------------------------------------------------------------------------
@@ -320,7 +353,7 @@ def test_a_minimal_cluster_has_a_controller_and_no_login_or_database(minimal: De
     assert [r.name for r in minimal.of_type(SECRET)] == ["mini-slurm-munge-key"]
     assert not minimal.of_type(RANDOM_PASSWORD)
     assert minimal.outputs["slurm_login_group"] is None
-    (statement,) = json.loads(minimal.named("mini-slurm-controller-secrets").inputs["policy"])["Statement"]
+    statement, _ = json.loads(minimal.named("mini-slurm-controller-secrets").inputs["policy"])["Statement"]
     assert statement["Resource"] == [munge_arn(minimal)]
 
 
