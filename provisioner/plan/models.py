@@ -147,6 +147,10 @@ class SlurmPlan(_Frozen):
         str | None, Field(description="Folder of the shared filesystem bound on /home; None = local homes.")
     ]
     max_nodes: int
+    controller_ip: Annotated[
+        str | None, Field(description="Declared address of the controller; None = the provider's choice.")
+    ] = None
+    controller_protect: Annotated[bool, Field(description="The controller is Pulumi-protected.")] = True
 
     @property
     def support_nodes(self) -> list[SupportNodePlan]:

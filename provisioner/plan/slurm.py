@@ -143,4 +143,6 @@ def plan_slurm(cluster: Cluster, pools: Sequence[PoolPlan], catalog: Catalog) ->
         health_check_interval=slurm.health_check_interval,
         shared_home=shared_home(cluster, slurm),
         max_nodes=slurm.max_nodes,
+        controller_ip=None if controller.private_ip is None else str(controller.private_ip),
+        controller_protect=controller.protect,
     )

@@ -1,8 +1,9 @@
 """Workload schedulers a cluster declares: Slurm now (Kubernetes arrives in its own release)."""
 
+from ipaddress import IPv4Address
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from provisioner.spec._base import SpecModel
 
@@ -12,6 +13,13 @@ TIME_LIMIT = (
     r"^(INFINITE|UNLIMITED|[0-9]+|[0-9]+-[0-9]{1,2}(:[0-9]{2}(:[0-9]{2})?)?|[0-9]+:[0-9]{2}(:[0-9]{2})?)$"
 )
 """Slurm's time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or INFINITE."""
+
+
+def _text_or_address(value: object) -> object:
+    """Addresses are written as text ('10.0.0.10'): pydantic would read 5 as 0.0.0.5."""
+    if isinstance(value, str | IPv4Address):
+        return value
+    raise ValueError(f"give an IPv4 address as text like '10.0.0.10', not {type(value).__name__}")
 
 
 class SlurmPartition(SpecModel):
@@ -38,7 +46,7 @@ class SlurmPartition(SpecModel):
 
 
 class SlurmController(SpecModel):
-    """The head node: slurmctld (and slurmdbd with accounting) on a small CPU shape."""
+    """The head node: slurmctld (and slurmdbd with accounting) on a small CPU shape, at a fixed address."""
 
     instance_type: Annotated[
         str | None, Field(description="Shape of the controller; None = the provider's default CPU shape.")
@@ -46,6 +54,21 @@ class SlurmController(SpecModel):
     root_volume_gib: Annotated[
         int, Field(ge=30, le=16384, description="Root disk in GiB (holds Slurm state and the database).")
     ] = 100
+    private_ip: Annotated[
+        IPv4Address | None,
+        BeforeValidator(_text_or_address),
+        Field(
+            description="Private address of the controller, in the nodes' subnet; None = its 10th address "
+            "(give one when that address is taken in an existing subnet)."
+        ),
+    ] = None
+    protect: Annotated[
+        bool,
+        Field(
+            description="Refuse to delete the controller with the cluster (Pulumi protect): its disk holds "
+            "Slurm's job state and the accounting database."
+        ),
+    ] = True
 
 
 class SlurmLogin(SpecModel):

@@ -232,12 +232,12 @@ class Scheduler(pulumi.ComponentResource):
         """The 10th address of the nodes' subnet: known from the plan for a created subnet, else computed from
         the existing subnet's CIDR, asked of EC2 at deploy time."""
         fixed = self.spec.controller.private_ip
-        if fixed is not None:
+        if fixed is not None and self._cluster.network.create:
             return pulumi.Output.from_input(fixed)
         subnet = aws.ec2.get_subnet_output(
             id=subnet_id, opts=pulumi.InvokeOutputOptions(provider=self._aws, parent=self)
         )
-        return subnet.cidr_block.apply(controller_private_ip)
+        return subnet.cidr_block.apply(lambda cidr: controller_private_ip(cidr, fixed))
 
     def _wiring(self) -> pulumi.Output[SlurmWiring]:
         store, region = self.spec.secret_store, self._cluster.region
@@ -301,6 +301,7 @@ class Scheduler(pulumi.ComponentResource):
             opts=self._opts(
                 ignore_changes=["ami", "userData", "userDataBase64"],
                 depends_on=[*secret_values, *self.config_parameters],
+                protect=ctl.protect,
             ),
         )
 

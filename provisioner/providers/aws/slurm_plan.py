@@ -9,7 +9,7 @@ Manager, and the nodes read them with their instance role, which may read nothin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from provisioner.bootstrap.slurm import MUNGE_KEY_BYTES, controller_host_name
@@ -21,6 +21,7 @@ from provisioner.providers.aws.plan import (
     child,
     kms_statement,
     partition_of,
+    slug,
 )
 from provisioner.providers.aws.specs import (
     CONTROLLER_IP_OFFSET,
@@ -55,9 +56,19 @@ __all__ = [
 SECRET_READ = "secretsmanager:GetSecretValue"
 
 
-def controller_private_ip(cidr: str) -> str:
-    """The controller's address: the 10th of the subnet (AWS reserves the first four and the last)."""
+def controller_private_ip(cidr: str, declared: str | None = None) -> str:
+    """The controller's address: the declared one, else the 10th of the subnet; never one AWS reserves (the
+    first four and the last of a subnet)."""
     subnet = IPv4Network(cidr)
+    if declared is not None:
+        address = IPv4Address(declared)
+        reserved = [*(subnet.network_address + i for i in range(4)), subnet.broadcast_address]
+        if address not in subnet or address in reserved:
+            raise AwsPlanError(
+                f"scheduler.controller.private_ip {declared}: not a usable address of the nodes' subnet "
+                f"{subnet} (AWS reserves its first four and its last); give one inside it"
+            )
+        return declared
     if subnet.num_addresses - 1 <= CONTROLLER_IP_OFFSET:
         raise AwsPlanError(
             f"subnet {subnet} has no address {CONTROLLER_IP_OFFSET} for the Slurm controller: use a /28 or "
@@ -88,7 +99,10 @@ def controller_spec(name: str, plan: ClusterPlan, slurm: SlurmPlan, network: Net
     return ControllerSpec(
         resource_name=child(name, "slurm", "controller"),
         instance_type=node.instance_type,
-        private_ip=controller_private_ip(network.private_cidr) if network.private_cidr else None,
+        private_ip=controller_private_ip(network.private_cidr, slurm.controller_ip)
+        if network.private_cidr
+        else slurm.controller_ip,
+        protect=slurm.controller_protect,
         root_volume=RootVolumeSpec(None, node.root_volume_gib, "gp3", aws_options(plan).kms_key_id),
         associate_public_ip=plan.network.public_ips,
         instance_tags=support_tags(plan, "controller", controller_host_name(plan)),
@@ -111,6 +125,11 @@ def login_spec(name: str, plan: ClusterPlan, node: SupportNodePlan, image_pool: 
 
 
 def controller_identity(name: str, plan: ClusterPlan) -> RoleSpec:
+    """Session Manager and the extra policies the declaration gives every node (AwsOptions)."""
+    extra = {
+        child(name, "slurm", "controller", "policy", slug(arn.rsplit("/", 1)[-1])): arn
+        for arn in dict.fromkeys(aws_options(plan).extra_policy_arns)
+    }
     return RoleSpec(
         role_name=child(name, "slurm", "controller", "role"),
         profile_name=child(name, "slurm", "controller", "profile"),
@@ -118,7 +137,8 @@ def controller_identity(name: str, plan: ClusterPlan) -> RoleSpec:
         assume_role_policy=assume_role_policy(),
         managed_policy_arns={
             child(name, "slurm", "controller", "ssm"): f"arn:{partition_of(plan.region)}:iam::aws:policy/"
-            f"{SSM_CORE_POLICY}"
+            f"{SSM_CORE_POLICY}",
+            **extra,
         },
     )
 

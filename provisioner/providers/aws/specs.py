@@ -288,6 +288,8 @@ class ControllerSpec:
     instance_tags: dict[str, str]
     key_name: str | None
     metadata: MetadataSpec = field(default_factory=MetadataSpec)
+    protect: bool = True
+    """Pulumi-protected: its disk holds Slurm's job state and the accounting database."""
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ def test_the_controller_is_private_hardened_and_at_its_fixed_address(example: De
     assert root["deleteOnTermination"] is True and "kmsKeyId" not in root
     assert i["iamInstanceProfile"] == "slurm-train-slurm-controller-profile-physical"
     assert i["tags"]["Name"] == "slurm-train-controller"
+    assert controller.protect is True  # its disk holds Slurm's job state and the accounting database
     # neither a new image nor new boot scripts stop or replace the running controller
     assert controller.ignore_changes == ["ami", "userData", "userDataBase64"]
 

@@ -289,3 +289,38 @@ def test_the_s3_key_statement_is_unchanged() -> None:
 def test_a_key_id_names_the_partition_of_the_region() -> None:
     policy = slurm_plan.node_secrets_policy(MUNGE_ARN, "1234abcd", "cn-north-1")
     assert policy["Statement"][1]["Resource"] == "arn:aws-cn:kms:cn-north-1:*:key/1234abcd"
+
+
+def test_a_declared_controller_address_is_kept() -> None:
+    spec = layout(scheduler=Slurm(controller=SlurmController(private_ip="10.0.0.200")))
+    assert spec.controller.private_ip == "10.0.0.200"
+
+
+@pytest.mark.parametrize(
+    "address", ["10.0.0.0", "10.0.0.1", "10.0.0.3", "10.0.127.255", "10.0.128.10", "192.168.0.10"]
+)
+def test_a_declared_address_outside_the_subnet_or_reserved_is_refused(address: str) -> None:
+    with pytest.raises(AwsPlanError) as info:
+        layout(scheduler=Slurm(controller=SlurmController(private_ip=address)))
+    assert f"scheduler.controller.private_ip {address}" in str(info.value)
+    assert "10.0.0.0/17" in str(info.value)
+
+
+def test_an_existing_subnet_checks_the_declared_address_against_its_cidr() -> None:
+    assert slurm_plan.controller_private_ip("172.31.32.0/20", "172.31.40.7") == "172.31.40.7"
+    with pytest.raises(AwsPlanError):
+        slurm_plan.controller_private_ip("172.31.32.0/20", "172.31.64.7")
+
+
+def test_the_controller_is_protected_unless_the_declaration_says_otherwise() -> None:
+    assert layout().controller.protect is True
+    spec = layout(scheduler=Slurm(controller=SlurmController(protect=False)))
+    assert spec.controller.protect is False
+
+
+def test_the_controller_gets_the_declared_extra_policies() -> None:
+    extra = "arn:aws:iam::123456789012:policy/team-read-datasets"
+    spec = layout(options=AwsOptions(extra_policy_arns=[extra]))
+    arns = spec.controller_identity.managed_policy_arns
+    assert set(arns.values()) == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", extra}
+    assert "c-slurm-controller-policy-team-read-datasets" in arns
