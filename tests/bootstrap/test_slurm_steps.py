@@ -218,3 +218,17 @@ def test_a_missing_parameter_changes_nothing_and_fails(tmp_path: Path) -> None:
     done = _sync(node)
     assert done.returncode != 0
     assert not (node.root / "etc/slurm/cgroup.conf").exists()  # fetched, but not installed alone
+
+
+def test_jobs_users_are_looked_up_through_slurm_after_the_local_files(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    _shim(node, "ip", "echo '10.0.0.10 via 10.0.1.1 dev ens5 src 10.0.1.23 uid 0'")
+    (node.root / "proc").mkdir(parents=True, exist_ok=True)
+    (node.root / "proc/meminfo").write_text("MemTotal:       2097152000 kB\n")
+    nsswitch = node.root / "etc/nsswitch.conf"
+    nsswitch.parent.mkdir(parents=True, exist_ok=True)
+    nsswitch.write_text("passwd:   files systemd\ngroup:    files systemd\nshadow:   files\n")
+    for _ in range(2):  # the second run changes nothing
+        assert node.run_step("slurm-compute").returncode == 0
+        expected = "passwd:   files slurm systemd\ngroup:    files slurm systemd\nshadow:   files\n"
+        assert nsswitch.read_text() == expected
