@@ -82,6 +82,7 @@ def cluster_dict(run: ClusterRun) -> dict[str, Any]:
         "pools": [pool_dict(p) for p in plan.pools],
         "storage": [s.model_dump(mode="json") for s in plan.storage],
         "network": plan.network.model_dump(mode="json"),
+        "scheduler": None if plan.scheduler is None else plan.scheduler.model_dump(mode="json"),
         "tags": canonical(plan.tags),
         "resource_counts": run.resource_counts(),
         "resources": resources_list(run.resources),

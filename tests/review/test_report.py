@@ -105,3 +105,39 @@ def test_review_never_imports_pulumi() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_slurm_cluster_reports_its_scheduler_and_prices_its_support_nodes(
+    make_plan: MakePlan, make_result: MakeResult
+) -> None:
+    from provisioner.catalog import shipped_catalog
+    from provisioner.plan import plan_cluster
+    from provisioner.spec import Cluster, NodePool, Slurm, SlurmLogin
+
+    bare = make_plan()
+    cluster = Cluster(
+        name="demo",
+        provider="aws",
+        region="us-east-1",
+        pools=[NodePool(name="gpu", gpu="H100", nodes=2)],
+        scheduler=Slurm(login=SlurmLogin(count=2)),
+    )
+    plan = plan_cluster(cluster, shipped_catalog())
+    (data,) = json.loads(report_json(make_result(plan)))["clusters"]
+    slurm = data["scheduler"]
+    assert slurm["controller"]["instance_type"] == "m7i.2xlarge" and slurm["login"]["count"] == 2
+    assert slurm["partitions"] == [
+        {
+            "name": "gpu",
+            "pools": ["gpu"],
+            "nodesets": ["ns-gpu"],
+            "default": True,
+            "max_time": "INFINITE",
+            "default_time": None,
+            "exclusive": False,
+        }
+    ]
+    assert slurm["nodesets"][0]["gres"] == "gpu:h100:8"
+    support = 0.4032 + 2 * 0.2016  # controller m7i.2xlarge, 2 x login m7i.xlarge (catalog prices)
+    assert data["cost"]["per_hour"] == round(bare.cost.per_hour + support, 4)  # type: ignore[operator]
+    assert json.loads(report_json(make_result(bare)))["clusters"][0]["scheduler"] is None
