@@ -92,7 +92,7 @@ def test_the_cluster_is_registered_with_slurmdbd(lab: SlurmLab) -> None:
 
 
 def test_a_gpu_job_is_accounted_with_its_gpus(lab: SlurmLab) -> None:
-    lab.run("srun", "-N1", "--gres=gpu:h100:2", "true", timeout=60)
+    lab.run("srun", "-N1", "--mem=100", "--gres=gpu:h100:2", "true", timeout=60)
 
     def accounted() -> bool:
         rows = lab.run("sacct", "-n", "-X", "-P", "-o", "State,AllocTRES", check=False).stdout

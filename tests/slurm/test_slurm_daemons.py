@@ -98,14 +98,14 @@ def test_the_node_joined_as_a_dynamic_node_in_its_pools_nodeset(lab: SlurmLab) -
 
 
 def test_a_job_sees_exactly_the_two_gpus_it_asked_for(lab: SlurmLab) -> None:
-    out = lab.run("srun", "-N1", "--gres=gpu:h100:2", "env", timeout=60).stdout
+    out = lab.run("srun", "-N1", "--mem=100", "--gres=gpu:h100:2", "env", timeout=60).stdout
     visible = re.search(r"^CUDA_VISIBLE_DEVICES=(.*)$", out, re.MULTILINE)
     assert visible is not None, out
     assert len(visible.group(1).split(",")) == 2, visible.group(0)
 
 
 def test_asking_for_nine_gpus_is_refused(lab: SlurmLab) -> None:
-    done = lab.run("srun", "-N1", "--gres=gpu:h100:9", "true", timeout=60, check=False)
+    done = lab.run("srun", "-N1", "--mem=100", "--gres=gpu:h100:9", "true", timeout=60, check=False)
     assert done.returncode != 0
     assert "Requested node configuration is not available" in done.stderr, done.stderr
 
@@ -114,16 +114,20 @@ def test_a_missing_gpu_drains_the_node_and_its_return_resumes_it(lab: SlurmLab) 
     wait_until("earlier jobs to finish", lambda: "State=IDLE+DYNAMIC" in lab.node(NODE), timeout=60)
     lab.remove_gpu(7)
     try:
-        done = lab.run("srun", "-N1", "true", timeout=60, check=False)  # the epilog runs the health check
+        done = lab.run("srun", "-N1", "--mem=100", "true", timeout=60, check=False)
         assert done.returncode == 0, f"{done.stderr}\n{lab.run('squeue').stdout}\n{lab.node(NODE)}"
-        wait_until("the health check to drain the node", lambda: "DRAIN" in lab.node(NODE), timeout=60)
+        # the epilog (after the job) finds 7 GPUs: it fails, and Slurm drains the node
+        wait_until("the epilog to drain the node", lambda: "DRAIN" in lab.node(NODE), timeout=60)
+        assert "Reason=Epilog error" in lab.node(NODE)
+        # the health check (HealthCheckProgram, run here as slurmd runs it) names the cause
+        lab.run(lab.layout.health_program, timeout=30)
         node = lab.node(NODE)
         assert "Reason=provisioner health: 7 of 8 GPU devices present" in node, node
         states = lab.run("sinfo", "-N", "-h", "-o", "%N|%T").stdout.split()
         assert any(s.startswith(f"{NODE}|drain") for s in states), states
     finally:
         lab.make_gpus(8)
-    # the health check as HealthCheckProgram runs it on an idle node: it gives back what it drained
+    # GPUs back: the next health check gives back the node it drained
     lab.run(lab.layout.health_program, timeout=30)
     wait_until("the node to resume", lambda: "DRAIN" not in lab.node(NODE), timeout=30)
 
