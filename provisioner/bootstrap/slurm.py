@@ -324,6 +324,8 @@ class SlurmNodeContext:
     configs: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     """(file name, content) of the configuration files the controller serves, when they come in its user
     data (controller only, and only without a config store)."""
+    metadata_root_only: bool = True
+    """Only root may reach the instance metadata service (whose role credentials read the munge key)."""
     config_names: tuple[str, ...] = ()
     """Names of the configuration files the controller serves (controller only)."""
     config_store: str = ""
@@ -361,6 +363,7 @@ def slurm_node_context(
         pyxis_version=PYXIS_VERSION,
         shared_home=slurm.shared_home or "",
         configs=configs,
+        metadata_root_only=slurm.metadata_root_only,
         config_names=names,
         config_store=wiring.config_store if role == "controller" else "",
         config_path=wiring.config_path if role == "controller" else "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
@@ -224,14 +225,25 @@ def render_support(
     return RenderedPool(files, cloud_config, cloud_config)
 
 
+_HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+
+
 def _without_comments(script: str) -> str:
-    """A shell script less its comment-only lines (the shebang and shellcheck directives stay)."""
-    lines = script.splitlines(keepends=True)
-    kept = [
-        line
-        for i, line in enumerate(lines)
-        if not line.lstrip().startswith("#") or (i == 0 and line.startswith("#!")) or "shellcheck" in line
-    ]
+    """A shell script less its comment-only lines. The shebang, shellcheck directives and everything inside a
+    here-document (another file's text: a unit, a script with its own shebang) stay."""
+    kept: list[str] = []
+    until: str | None = None
+    for i, line in enumerate(script.splitlines(keepends=True)):
+        if until is not None:
+            kept.append(line)
+            if line.strip() == until:
+                until = None
+            continue
+        comment = line.lstrip().startswith("#")
+        if not comment or (i == 0 and line.startswith("#!")) or "shellcheck" in line:
+            kept.append(line)
+            opened = _HEREDOC.search(line) if not comment else None
+            until = opened.group(2) if opened else None
     return "".join(kept)
 
 

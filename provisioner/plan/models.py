@@ -151,6 +151,9 @@ class SlurmPlan(_Frozen):
         str | None, Field(description="Declared address of the controller; None = the provider's choice.")
     ] = None
     controller_protect: Annotated[bool, Field(description="The controller is Pulumi-protected.")] = True
+    metadata_root_only: Annotated[
+        bool, Field(description="Only root may reach the instance metadata service on the nodes.")
+    ] = True
 
     @property
     def support_nodes(self) -> list[SupportNodePlan]:

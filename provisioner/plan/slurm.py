@@ -145,4 +145,5 @@ def plan_slurm(cluster: Cluster, pools: Sequence[PoolPlan], catalog: Catalog) ->
         max_nodes=slurm.max_nodes,
         controller_ip=None if controller.private_ip is None else str(controller.private_ip),
         controller_protect=controller.protect,
+        metadata_root_only=slurm.metadata_root_only,
     )

@@ -137,6 +137,14 @@ class Slurm(SpecModel):
             "sees the same home directories. Needs a Lustre or NFS storage entry."
         ),
     ] = True
+    metadata_root_only: Annotated[
+        bool,
+        Field(
+            description="Only root may reach the instance metadata service on the cluster's nodes. The "
+            "nodes' role reads the munge key: a user or job with the role's credentials could impersonate "
+            "anyone on the cluster. Jobs then get no instance credentials (give them their own for buckets)."
+        ),
+    ] = True
     max_nodes: Annotated[
         int,
         Field(

@@ -314,3 +314,18 @@ def test_every_cloud_config_part_of_a_multipart_document_passes_cloud_init_schem
             [schema, "schema", "-c", str(path)], capture_output=True, text=True, check=False
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_compact_form_keeps_here_documents_whole() -> None:
+    from provisioner.bootstrap.userdata import _without_comments
+
+    script = (
+        "#!/usr/bin/env bash\n# a comment\nset -euo pipefail\n"
+        "cat >x <<'EOF'\n#!/bin/sh\n# inside\nEOF\n  # indented comment\n"
+        "wanted=$(cat <<UNIT\n# unit comment\n[Unit]\nUNIT\n)\necho done # trailing\n"
+    )
+    assert _without_comments(script) == (
+        "#!/usr/bin/env bash\nset -euo pipefail\n"
+        "cat >x <<'EOF'\n#!/bin/sh\n# inside\nEOF\n"
+        "wanted=$(cat <<UNIT\n# unit comment\n[Unit]\nUNIT\n)\necho done # trailing\n"
+    )

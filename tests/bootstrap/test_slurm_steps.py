@@ -50,6 +50,7 @@ def munge_node(tmp_path: Path) -> Node:
     node = _node(tmp_path)
     _shim(node, "aws", f"printf '%s\\n' '{base64.b64encode(KEY).decode()}'")
     _shim(node, "chown", "exit 0")
+    _shim(node, "iptables", '[ "$1" != -C ]')  # -C: the rule is not there yet
     return node
 
 
@@ -89,8 +90,19 @@ def test_a_second_run_keeps_munge_running_without_a_restart(munge_node: Node) ->
     assert munge_node.installs() == []
 
 
+def test_only_root_reaches_the_metadata_service(munge_node: Node) -> None:
+    done = munge_node.run_step("munge")
+    assert done.returncode == 0, done.stderr
+    rule = "-d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT"
+    assert f"-I OUTPUT 1 {rule}" in _calls(munge_node, "iptables")
+    unit = munge_node.root / "etc/systemd/system/provisioner-metadata-root-only.service"
+    assert "Before=network-pre.target" in unit.read_text()  # again at every boot, before the network
+    assert ["systemctl", "enable", "provisioner-metadata-root-only.service"] in munge_node.calls("systemctl")
+
+
 def test_a_short_munge_key_stops_the_boot(tmp_path: Path) -> None:
     node = _node(tmp_path)
+    _shim(node, "iptables", "exit 0")
     _shim(node, "aws", "printf '%s\\n' 'c2hvcnQ='")  # "short"
     _shim(node, "chown", "exit 0")
     done = node.run_step("munge")
