@@ -15,6 +15,7 @@ from provisioner.plan import ClusterPlan
 from provisioner.providers.aws import INFO
 from provisioner.providers.aws.common import NODE_POOL_TYPE, child_opts, component_opts, flag
 from provisioner.providers.aws.plan import AwsPlan, PoolSpec, child
+from provisioner.providers.aws.specs import InterfaceSpec, MetadataSpec, RootVolumeSpec
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ def root_device_name(
 
 
 def network_interfaces(
-    pool: PoolSpec, inputs: PoolInputs
+    interfaces: Sequence[InterfaceSpec], security_group_id: pulumi.Input[str]
 ) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
+    """A launch template's interfaces (the pools' and the Slurm login nodes')."""
     return [
         aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             network_card_index=nic.network_card_index,
@@ -102,17 +104,17 @@ def network_interfaces(
             else flag(nic.associate_public_ip),
             # No subnet here: the auto scaling group places nodes in its own subnets (and EKS node groups,
             # which reuse this template, refuse a template that names one).
-            security_groups=[inputs.security_group_id],
+            security_groups=[security_group_id],
             delete_on_termination=flag(True),
         )
-        for nic in pool.interfaces
+        for nic in interfaces
     ]
 
 
 def root_volume(
-    pool: PoolSpec, device_name: pulumi.Input[str]
+    root: RootVolumeSpec, device_name: pulumi.Input[str]
 ) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
-    root = pool.root_volume
+    """A launch template's encrypted root volume."""
     return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
         device_name=device_name,
         ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
@@ -140,11 +142,20 @@ def reservation(pool: PoolSpec) -> aws.ec2.LaunchTemplateCapacityReservationSpec
     return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(capacity_reservation_target=target)
 
 
-def tag_specifications(pool: PoolSpec) -> list[aws.ec2.LaunchTemplateTagSpecificationArgs]:
+def tag_specifications(tags: dict[str, str]) -> list[aws.ec2.LaunchTemplateTagSpecificationArgs]:
+    """The tags a launch template puts on its instances and their volumes."""
     return [
-        aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=pool.instance_tags)
+        aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
         for kind in ("instance", "volume")
     ]
+
+
+def metadata_options(metadata: MetadataSpec) -> aws.ec2.LaunchTemplateMetadataOptionsArgs:
+    return aws.ec2.LaunchTemplateMetadataOptionsArgs(
+        http_endpoint=metadata.http_endpoint,
+        http_tokens=metadata.http_tokens,
+        http_put_response_hop_limit=metadata.http_put_response_hop_limit,
+    )
 
 
 class NodePool(pulumi.ComponentResource):
@@ -181,7 +192,6 @@ class NodePool(pulumi.ComponentResource):
     def _launch_template(
         self, spec: AwsPlan, plan: ClusterPlan, pool: PoolSpec, inputs: PoolInputs
     ) -> aws.ec2.LaunchTemplate:
-        metadata = pool.metadata
         image = image_id(pool, self._aws, self)
         return aws.ec2.LaunchTemplate(
             child(pool.resource_name, "lt"),
@@ -192,17 +202,15 @@ class NodePool(pulumi.ComponentResource):
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(
                 arn=inputs.instance_profile_arn
             ),
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint=metadata.http_endpoint,
-                http_tokens=metadata.http_tokens,
-                http_put_response_hop_limit=metadata.http_put_response_hop_limit,
-            ),
-            block_device_mappings=[root_volume(pool, root_device_name(pool, image, self._aws, self))],
-            network_interfaces=network_interfaces(pool, inputs),
+            metadata_options=metadata_options(pool.metadata),
+            block_device_mappings=[
+                root_volume(pool.root_volume, root_device_name(pool, image, self._aws, self))
+            ],
+            network_interfaces=network_interfaces(pool.interfaces, inputs.security_group_id),
             instance_market_options=market_options(pool),
             capacity_reservation_specification=reservation(pool),
             user_data=encoded_user_data(plan, pool, inputs.lustre, inputs.slurm),
-            tag_specifications=tag_specifications(pool),
+            tag_specifications=tag_specifications(pool.instance_tags),
             tags=spec.tags,
             opts=child_opts(self, self._aws),
         )

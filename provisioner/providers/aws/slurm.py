@@ -27,8 +27,15 @@ from provisioner.bootstrap import (
 from provisioner.bootstrap.slurm import slurm_config_files
 from provisioner.plan import ClusterPlan
 from provisioner.providers.aws import INFO
-from provisioner.providers.aws.common import child_opts, component_opts, flag
-from provisioner.providers.aws.compute import image_id, root_device_name
+from provisioner.providers.aws.common import child_opts, component_opts
+from provisioner.providers.aws.compute import (
+    image_id,
+    metadata_options,
+    network_interfaces,
+    root_device_name,
+    root_volume,
+    tag_specifications,
+)
 from provisioner.providers.aws.plan import AwsPlan, PoolSpec, child, slug
 from provisioner.providers.aws.slurm_plan import (
     config_parameter_tier,
@@ -312,8 +319,7 @@ class Scheduler(pulumi.ComponentResource):
     ) -> aws.ec2.LaunchTemplate:
         login = self.spec.login
         assert login is not None
-        root, metadata = login.root_volume, login.metadata
-        device = root.device_name or root_device_name(image_pool, image, self._aws, self)
+        device = login.root_volume.device_name or root_device_name(image_pool, image, self._aws, self)
         return aws.ec2.LaunchTemplate(
             child(login.resource_name, "lt"),
             description=f"Slurm login nodes of cluster {self._cluster.cluster}",
@@ -321,40 +327,11 @@ class Scheduler(pulumi.ComponentResource):
             instance_type=login.instance_type,
             key_name=login.key_name,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=inputs.node_profile_arn),
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint=metadata.http_endpoint,
-                http_tokens=metadata.http_tokens,
-                http_put_response_hop_limit=metadata.http_put_response_hop_limit,
-            ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=device,
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=root.size_gib,
-                        volume_type=root.volume_type,
-                        encrypted=flag(root.encrypted),
-                        kms_key_id=root.kms_key_id,
-                        delete_on_termination=flag(root.delete_on_termination),
-                    ),
-                )
-            ],
-            network_interfaces=[
-                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                    device_index=nic.device_index,
-                    network_card_index=nic.network_card_index,
-                    associate_public_ip_address=None
-                    if nic.associate_public_ip is None
-                    else flag(nic.associate_public_ip),
-                    security_groups=[inputs.security_group_id],
-                    delete_on_termination=flag(True),
-                )
-                for nic in login.interfaces
-            ],
+            metadata_options=metadata_options(login.metadata),
+            block_device_mappings=[root_volume(login.root_volume, device)],
+            network_interfaces=network_interfaces(login.interfaces, inputs.security_group_id),
             user_data=encoded_support_user_data(plan, "login", inputs.lustre, self.wiring),
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=login.instance_tags)
-                for kind in ("instance", "volume")
-            ],
+            tag_specifications=tag_specifications(login.instance_tags),
             tags=self._cluster.tags,
             opts=self._opts(),
         )
