@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         Cluster,
         ContainerRuntime,
         Interconnect,
+        Kubernetes,
+        KubernetesSystemPool,
         LocalScratch,
         Lustre,
         Network,
@@ -50,6 +52,8 @@ __all__ = [
     "Finding",
     "GpuCluster",
     "Interconnect",
+    "Kubernetes",
+    "KubernetesSystemPool",
     "LocalScratch",
     "Lustre",
     "Network",
@@ -67,7 +71,8 @@ __all__ = [
 ]
 
 _SPEC = (
-    "AwsOptions Bucket CapacityKind Cluster ContainerRuntime Interconnect LocalScratch Lustre Network Nfs "
+    "AwsOptions Bucket CapacityKind Cluster ContainerRuntime Interconnect Kubernetes KubernetesSystemPool "
+    "LocalScratch Lustre Network Nfs "
     "NodePool OperatingSystem Slurm SlurmController SlurmLogin SlurmPartition Software"
 )
 _HOMES: dict[str, str] = {

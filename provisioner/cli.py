@@ -302,7 +302,7 @@ def _rendered_nodes(plan: "ClusterPlan") -> "list[tuple[str, RenderedPool, str |
         if item.kind == "lustre"
     )
     wiring = None
-    if plan.scheduler is not None:
+    if plan.slurm is not None:
         store = {"aws": "aws-secretsmanager"}.get(plan.provider.value, plan.provider.value)
         wiring = SlurmWiring(
             controller_addr="<controller private IP>",
@@ -313,8 +313,8 @@ def _rendered_nodes(plan: "ClusterPlan") -> "list[tuple[str, RenderedPool, str |
         (pool.name, render_pool(plan, pool, lustre, wiring), pool.software.extra_user_data)
         for pool in plan.pools
     ]
-    if wiring is not None and plan.scheduler is not None:
-        roles = ["controller", *(["login"] if plan.scheduler.login else [])]
+    if wiring is not None and plan.slurm is not None:
+        roles = ["controller", *(["login"] if plan.slurm.login else [])]
         nodes += [(f"slurm-{role}", render_support(plan, role, lustre, wiring), None) for role in roles]
     return nodes
 

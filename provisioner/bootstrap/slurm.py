@@ -146,9 +146,9 @@ def device_files(vendor: GpuVendor, count: int, root: str = "") -> DeviceFiles:
 
 
 def slurm_plan_of(plan: ClusterPlan) -> SlurmPlan:
-    if plan.scheduler is None:
+    if plan.slurm is None:
         raise ValueError(f"cluster {plan.name!r} declares no Slurm scheduler")
-    return plan.scheduler
+    return plan.slurm
 
 
 def controller_host_name(plan: ClusterPlan) -> str:

@@ -2,13 +2,26 @@
 
 from provisioner.catalog.catalog import Catalog
 from provisioner.catalog.loader import load_catalog, parse_offers_csv, shipped_catalog
-from provisioner.catalog.models import CpuShape, GpuModel, ImageDefault, Offer, Price, parse_version
+from provisioner.catalog.models import (
+    CpuShape,
+    GpuModel,
+    HelmChart,
+    ImageDefault,
+    KubernetesVersion,
+    ManagedKubernetes,
+    Offer,
+    Price,
+    parse_version,
+)
 
 __all__ = [
     "Catalog",
     "CpuShape",
     "GpuModel",
+    "HelmChart",
     "ImageDefault",
+    "KubernetesVersion",
+    "ManagedKubernetes",
     "Offer",
     "Price",
     "load_catalog",

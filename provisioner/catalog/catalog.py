@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from provisioner.catalog.models import CpuShape, GpuModel, ImageDefault, Offer
+from provisioner.catalog.models import CpuShape, GpuModel, HelmChart, ImageDefault, ManagedKubernetes, Offer
 
 
 def _key(name: str) -> str:
@@ -22,6 +22,8 @@ class Catalog:
         cuda_min_driver: dict[str, str] | None = None,
         images: Iterable[ImageDefault] = (),
         cpu_shapes: Iterable[CpuShape] = (),
+        managed_kubernetes: Iterable[ManagedKubernetes] = (),
+        charts: Iterable[HelmChart] = (),
     ) -> None:
         self._gpus: dict[str, GpuModel] = {}
         self._names: dict[str, str] = {}
@@ -34,6 +36,8 @@ class Catalog:
         self.cuda_min_driver: dict[str, str] = dict(cuda_min_driver or {})
         self._images = {(i.provider, i.os): i for i in images}
         self._cpu_shapes = {(c.provider, c.instance_type): c for c in cpu_shapes}
+        self._managed = {m.provider: m for m in managed_kubernetes}
+        self._charts = {c.key: c for c in charts}
 
     @property
     def gpus(self) -> tuple[GpuModel, ...]:
@@ -79,3 +83,9 @@ class Catalog:
     def cpu_shape(self, provider: str, instance_type: str) -> CpuShape | None:
         """A support-node shape (controller, login) the catalog knows, or None."""
         return self._cpu_shapes.get((provider, instance_type))
+
+    def managed_kubernetes(self, provider: str) -> ManagedKubernetes | None:
+        return self._managed.get(provider)
+
+    def chart(self, key: str) -> HelmChart | None:
+        return self._charts.get(key)

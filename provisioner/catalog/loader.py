@@ -12,7 +12,16 @@ from typing import Any
 import yaml
 
 from provisioner.catalog.catalog import Catalog
-from provisioner.catalog.models import CpuShape, GpuModel, ImageDefault, Offer, Price
+from provisioner.catalog.models import (
+    CpuShape,
+    GpuModel,
+    HelmChart,
+    ImageDefault,
+    KubernetesVersion,
+    ManagedKubernetes,
+    Offer,
+    Price,
+)
 from provisioner.spec.enums import GpuVendor, Interconnect
 
 _DATA = "provisioner.catalog.data"
@@ -93,6 +102,51 @@ def parse_offers_csv(text: str) -> list[Offer]:
     return [_offer(row) for row in csv.DictReader(io.StringIO("\n".join(lines)))]
 
 
+def _managed(provider: str, raw: dict[str, Any]) -> ManagedKubernetes:
+    as_of = date.fromisoformat(str(raw["price_date"]))
+
+    def price(key: str) -> Price | None:
+        value = raw.get(key)
+        return None if value is None else Price(float(value), as_of, "all regions", raw["price_source"])
+
+    return ManagedKubernetes(
+        provider=provider,
+        service=raw["service"],
+        default_version=str(raw["default_version"]),
+        versions=tuple(
+            KubernetesVersion(
+                str(minor),
+                date.fromisoformat(str(dates["released"])),
+                date.fromisoformat(str(dates["end_of_standard_support"])),
+            )
+            for minor, dates in raw["versions"].items()
+        ),
+        price=price("control_plane_price_per_hour"),
+        extended_support_price=price("extended_support_price_per_hour"),
+        images={str(k): str(v) for k, v in raw["images"].items()},
+        image_ships_driver=bool(raw["image_ships_driver"]),
+        root_device=raw.get("root_device"),
+    )
+
+
+def parse_kubernetes_yaml(text: str) -> tuple[list[ManagedKubernetes], list[HelmChart]]:
+    raw = yaml.safe_load(text)
+    managed = [_managed(provider, entry) for provider, entry in raw["managed"].items()]
+    charts = [
+        HelmChart(
+            key=key,
+            repository=entry["repository"],
+            chart=entry["chart"],
+            version=str(entry["version"]),
+            namespace=entry["namespace"],
+            daemonset_selector=entry["daemonset"],
+            source=entry["source"],
+        )
+        for key, entry in raw["charts"].items()
+    ]
+    return managed, charts
+
+
 def load_catalog() -> Catalog:
     """The catalog shipped with the package. Callers keep and pass it; nothing here is global."""
     gpus = [_gpu(raw) for raw in yaml.safe_load(_read_text("gpus.yaml"))["gpus"]]
@@ -114,7 +168,16 @@ def load_catalog() -> Catalog:
                 )
             )
     cpu_shapes = parse_cpu_shapes_csv(_read_text("cpu_shapes.csv"))
-    return Catalog(gpus=gpus, offers=offers, cuda_min_driver=cuda, images=images, cpu_shapes=cpu_shapes)
+    managed, charts = parse_kubernetes_yaml(_read_text("kubernetes.yaml"))
+    return Catalog(
+        gpus=gpus,
+        offers=offers,
+        cuda_min_driver=cuda,
+        images=images,
+        cpu_shapes=cpu_shapes,
+        managed_kubernetes=managed,
+        charts=charts,
+    )
 
 
 @functools.cache

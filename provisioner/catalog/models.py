@@ -84,3 +84,43 @@ class CpuShape:
     vcpus: int
     memory_gib: float
     price: Price | None
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesVersion:
+    minor: str
+    released: date
+    end_of_standard_support: date
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedKubernetes:
+    """A provider's managed Kubernetes: its versions, control-plane fee and node images."""
+
+    provider: str
+    service: str
+    default_version: str
+    versions: tuple[KubernetesVersion, ...]
+    price: Price | None
+    extended_support_price: Price | None
+    images: dict[str, str]
+    """Node image per kind ('nvidia', 'nvidia-arm64', 'standard'): the provider's image type name."""
+    image_ships_driver: bool
+    root_device: str | None
+
+    def version(self, minor: str) -> KubernetesVersion | None:
+        return next((v for v in self.versions if v.minor == minor), None)
+
+
+@dataclass(frozen=True, slots=True)
+class HelmChart:
+    """A chart provisioner installs, pinned."""
+
+    key: str
+    repository: str
+    chart: str
+    version: str
+    namespace: str
+    daemonset_selector: str
+    """Label selector of the device plugin daemonset the chart runs (how `verify` finds it)."""
+    source: str

@@ -6,11 +6,14 @@ from collections.abc import Sequence
 
 from provisioner.catalog import Catalog, GpuModel
 from provisioner.catalog.select import Selection, select_for_pool
+from provisioner.plan.kubernetes import plan_kubernetes
 from provisioner.plan.models import (
     HOURS_PER_MONTH,
     ClusterPlan,
     Cost,
+    KubernetesPlan,
     PoolPlan,
+    ServiceFeePlan,
     SoftwarePlan,
     SupportNodePlan,
 )
@@ -106,15 +109,20 @@ def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None
 
 
 def cost_of(
-    pools: list[PoolPlan], unresolved: Sequence[str] = (), support: Sequence[SupportNodePlan] = ()
+    pools: list[PoolPlan],
+    unresolved: Sequence[str] = (),
+    support: Sequence[SupportNodePlan] = (),
+    fees: Sequence[ServiceFeePlan] = (),
+    scheduler: str = "slurm",
 ) -> Cost:
-    """Cost of the resolved pools and the scheduler's support nodes. A pool or support node without a price,
-    or `unresolved` (declared but not planned, so its shape is unknown), makes the total unknown (None),
-    never a silently smaller number."""
-    priced: list[PoolPlan | SupportNodePlan] = [*pools, *support]
+    """Cost of the resolved pools, the scheduler's support nodes and its fees (a managed control plane). A
+    pool, support node or fee without a price, or `unresolved` (declared but not planned, so its shape is
+    unknown), makes the total unknown (None), never a silently smaller number."""
+    priced: list[PoolPlan | SupportNodePlan | ServiceFeePlan] = [*pools, *support, *fees]
     known = sum(p.price_per_hour or 0.0 for p in priced)
     unpriced = [p.name for p in pools if p.price_per_hour is None] + list(unresolved)
-    unpriced += [f"slurm {s.role} ({s.instance_type})" for s in support if s.price_per_hour is None]
+    unpriced += [f"{scheduler} {s.role} ({s.instance_type})" for s in support if s.price_per_hour is None]
+    unpriced += [fee.name for fee in fees if fee.price_per_hour is None]
     per_hour = None if unpriced else round(known, 4)
     dated = sorted({p.price_as_of for p in priced if p.price_as_of})
     note = "on-demand list prices" + (f" as of {', '.join(dated)}" if dated else "")
@@ -135,8 +143,9 @@ def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
     resolved = [(pool, _pool(cluster, pool, catalog)) for pool in cluster.pools]
     pools = [planned for _, planned in resolved if planned is not None]
     unresolved = [pool.name for pool, planned in resolved if planned is None]
-    scheduler = plan_slurm(cluster, pools, catalog)
+    scheduler = plan_slurm(cluster, pools, catalog) or plan_kubernetes(cluster, pools, catalog)
     support = [] if scheduler is None else scheduler.support_nodes
+    fees = [scheduler.control_plane] if isinstance(scheduler, KubernetesPlan) else []
     return ClusterPlan(
         name=cluster.name,
         provider=cluster.provider,
@@ -147,6 +156,6 @@ def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
         tags=cluster_tags(cluster),
         options=cluster.options,
         findings=findings,
-        cost=cost_of(pools, unresolved, support),
+        cost=cost_of(pools, unresolved, support, fees, scheduler.kind if scheduler else "slurm"),
         scheduler=scheduler,
     )

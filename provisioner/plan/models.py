@@ -160,13 +160,106 @@ class SlurmPlan(_Frozen):
         return [self.controller, *([self.login] if self.login else [])]
 
 
+class TaintPlan(_Frozen):
+    key: str
+    value: str
+    effect: Annotated[str, Field(description="Kubernetes effect: 'NoSchedule'.")] = "NoSchedule"
+
+
+class KubeNodeGroupPlan(_Frozen):
+    """One GPU pool as a Kubernetes node group: its labels, taints and what each node must advertise."""
+
+    pool: str
+    nodes: int
+    gpu_resource: Annotated[str, Field(description="Extended resource of the GPUs: 'nvidia.com/gpu'.")]
+    gpus_per_node: int
+    fabric_resource: Annotated[
+        str | None, Field(description="Extended resource of the fabric devices ('vpc.amazonaws.com/efa').")
+    ]
+    fabric_devices_per_node: int
+    labels: dict[str, str]
+    taints: list[TaintPlan]
+    image: Annotated[str, Field(description="The provider's GPU node image (EKS: an AMI type).")]
+
+    @property
+    def selector(self) -> str:
+        """Label selector of the pool's nodes."""
+        return f"{POOL_LABEL}={self.pool}"
+
+
+POOL_LABEL = "provisioner.dev/pool"
+"""Node label naming a node's pool (Kubernetes label keys take no ':', so not the tag key)."""
+
+
+class HelmReleasePlan(_Frozen):
+    """A Helm release provisioner installs, pinned; its values are rendered from templates/kubernetes/."""
+
+    name: str
+    chart: str
+    repository: str
+    version: str
+    namespace: str
+    purpose: str
+    device_plugin_selector: Annotated[
+        str | None,
+        Field(description="Label selector of the device plugin daemonset it runs (checked by `verify`)."),
+    ] = None
+    resource: Annotated[
+        str | None, Field(description="Extended resource its device plugin advertises ('nvidia.com/gpu').")
+    ] = None
+
+
+class ServiceFeePlan(_Frozen):
+    """An hourly fee that is not a node: a managed control plane."""
+
+    name: str
+    price_per_hour: float | None
+    price_as_of: str | None
+    price_source: str | None
+
+
+class KubernetesPlan(_Frozen):
+    kind: Literal["kubernetes"] = "kubernetes"
+    service: Annotated[str, Field(description="The managed Kubernetes service: 'EKS'.")]
+    version: str
+    end_of_standard_support: Annotated[
+        str | None, Field(description="Date the version leaves standard support; None = not in our data.")
+    ]
+    api_public_cidrs: Annotated[
+        list[str], Field(description="Ranges allowed to the public API endpoint; empty = private only.")
+    ]
+    control_plane_logs: list[str]
+    system: Annotated[SupportNodePlan, Field(description="The CPU node group for cluster software.")]
+    system_image: str
+    node_groups: list[KubeNodeGroupPlan]
+    releases: list[HelmReleasePlan]
+    device_plugin: str
+    dcgm_exporter: bool
+    gpu_taint: bool
+    admins: list[str]
+    protect: bool
+    image_ships_driver: Annotated[
+        bool, Field(description="The GPU node image carries the driver and container toolkit.")
+    ]
+    control_plane: ServiceFeePlan
+
+    @property
+    def support_nodes(self) -> list[SupportNodePlan]:
+        return [self.system]
+
+    def release(self, name: str) -> HelmReleasePlan | None:
+        return next((r for r in self.releases if r.name == name), None)
+
+
 class Cost(_Frozen):
     per_hour: Annotated[
         float | None, Field(description="Total list price per hour; None when a pool is unpriced.")
     ]
     per_month: Annotated[float | None, Field(description=f"per_hour x {HOURS_PER_MONTH:g} hours.")]
     known_per_hour: Annotated[float, Field(description="Sum over the pools whose price is known.")]
-    unpriced_pools: Annotated[list[str], Field(description="Pools and support nodes whose price is unknown.")]
+    unpriced_pools: Annotated[
+        list[str], Field(description="Pools, support nodes and fees whose price is unknown.")
+    ]
     note: str
 
 
@@ -182,8 +275,19 @@ class ClusterPlan(_Frozen):
     options: ProviderOptions | None
     findings: list[Finding]
     cost: Cost
-    scheduler: Annotated[SlurmPlan | None, Field(description="The scheduler, resolved; None = none.")] = None
+    scheduler: Annotated[
+        SlurmPlan | KubernetesPlan | None,
+        Field(discriminator="kind", description="The scheduler, resolved; None = none."),
+    ] = None
 
     @property
     def ok(self) -> bool:
         return not any(f.severity.value == "error" for f in self.findings)
+
+    @property
+    def slurm(self) -> SlurmPlan | None:
+        return self.scheduler if isinstance(self.scheduler, SlurmPlan) else None
+
+    @property
+    def kubernetes(self) -> KubernetesPlan | None:
+        return self.scheduler if isinstance(self.scheduler, KubernetesPlan) else None

@@ -29,6 +29,7 @@ class Capability(StrEnum):
     CUSTOM_IMAGE = "custom-image"
     ROCKY_LINUX = "rocky-9"
     SLURM = "slurm"
+    KUBERNETES = "kubernetes"
 
 
 class Emitter(Protocol):

@@ -130,8 +130,8 @@ def cluster_view(run: ClusterRun) -> RenderableType:
     parts: list[RenderableType] = [header]
     if plan.pools:
         parts.append(pools_table(plan.pools))
-    if plan.scheduler is not None:
-        parts.append(slurm_table(plan.scheduler))
+    if plan.slurm is not None:
+        parts.append(slurm_table(plan.slurm))
     if run.emitted:
         parts.append(
             resources_table(run.resources, f"Resources `pulumi up` would register ({len(run.resources)})")

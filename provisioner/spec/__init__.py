@@ -13,7 +13,15 @@ from provisioner.spec.enums import (
 from provisioner.spec.network import Network
 from provisioner.spec.options import AwsOptions
 from provisioner.spec.pool import NodePool
-from provisioner.spec.scheduler import Scheduler, Slurm, SlurmController, SlurmLogin, SlurmPartition
+from provisioner.spec.scheduler import (
+    Kubernetes,
+    KubernetesSystemPool,
+    Scheduler,
+    Slurm,
+    SlurmController,
+    SlurmLogin,
+    SlurmPartition,
+)
 from provisioner.spec.software import Software
 from provisioner.spec.storage import Bucket, LocalScratch, Lustre, Nfs, Storage
 
@@ -25,6 +33,8 @@ __all__ = [
     "ContainerRuntime",
     "GpuVendor",
     "Interconnect",
+    "Kubernetes",
+    "KubernetesSystemPool",
     "LocalScratch",
     "Lustre",
     "Network",

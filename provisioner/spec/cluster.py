@@ -32,7 +32,7 @@ class Cluster(SpecModel):
     )
     scheduler: Annotated[
         Scheduler | None,
-        Field(description="Workload scheduler: Slurm(...); None = bare GPU nodes."),
+        Field(description="Workload scheduler: Slurm(...) or Kubernetes(...); None = bare GPU nodes."),
     ] = None
     tags: Annotated[dict[str, str], Field(description="Tags/labels put on every resource.")] = Field(
         default_factory=dict

@@ -1,6 +1,6 @@
-"""Workload schedulers a cluster declares: Slurm now (Kubernetes arrives in its own release)."""
+"""Workload schedulers a cluster declares: Slurm(...) or Kubernetes(...), told apart by `kind`."""
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
@@ -156,5 +156,92 @@ class Slurm(SpecModel):
     ] = 1024
 
 
-Scheduler = Slurm
-"""A union discriminated by `kind` once Kubernetes lands."""
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+"""Control-plane log streams a managed Kubernetes can send to the provider's log service (EKS names)."""
+ControlPlaneLog = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+def _all_control_plane_logs() -> list[ControlPlaneLog]:
+    return ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+def _text_or_network(value: object) -> object:
+    if isinstance(value, str | IPv4Network):
+        return value
+    raise ValueError(f"give an IPv4 range as text like '203.0.113.0/24', not {type(value).__name__}")
+
+
+class KubernetesSystemPool(SpecModel):
+    """CPU nodes for the cluster's own software (CoreDNS, the GPU operator's controller, metrics), so the
+    GPU nodes run only GPU work."""
+
+    instance_type: Annotated[
+        str | None, Field(description="Shape of a system node; None = the provider's default CPU shape.")
+    ] = None
+    nodes: Annotated[int, Field(ge=1, le=50, description="Number of system nodes (2 survive one loss).")] = 2
+    root_volume_gib: Annotated[int, Field(ge=20, le=16384, description="Root disk in GiB.")] = 50
+
+
+class Kubernetes(SpecModel):
+    """A managed Kubernetes cluster (EKS on AWS): every GPU pool is a node group whose nodes advertise
+    `nvidia.com/gpu` (or `amd.com/gpu`), with the GPU software installed in the cluster by Helm."""
+
+    kind: Annotated[Literal["kubernetes"], Field(description="Discriminator.")] = "kubernetes"
+    version: Annotated[
+        str | None,
+        Field(
+            pattern=r"^1\.[0-9]{2}$",
+            description="Kubernetes minor version, e.g. '1.35'; None = the newest one in provisioner's data.",
+        ),
+    ] = None
+    api_public_cidrs: Annotated[
+        list[Annotated[IPv4Network, BeforeValidator(_text_or_network)]],
+        Field(
+            description="Ranges that may reach the API server over the internet; empty = a private endpoint "
+            "only (reachable from the cluster's network: run `pulumi up` from there, e.g. a CI runner or a "
+            "VPN, since Pulumi installs the in-cluster software through it)."
+        ),
+    ] = Field(default_factory=list)
+    device_plugin: Annotated[
+        Literal["gpu-operator", "device-plugin"],
+        Field(
+            description="NVIDIA pools: 'gpu-operator' (device plugin, GPU feature discovery, DCGM exporter, "
+            "validation; the node image's driver and toolkit are kept) or 'device-plugin' (only NVIDIA's "
+            "device plugin). AMD pools always get AMD's device plugin."
+        ),
+    ] = "gpu-operator"
+    dcgm_exporter: Annotated[
+        bool, Field(description="GPU metrics on :9400 from every NVIDIA node (with the GPU operator).")
+    ] = True
+    gpu_taint: Annotated[
+        bool,
+        Field(
+            description="Taint GPU nodes `<vendor>.com/gpu=present:NoSchedule`, so only pods that tolerate "
+            "it (GPU jobs) land there."
+        ),
+    ] = True
+    control_plane_logs: Annotated[
+        list[ControlPlaneLog],
+        Field(description="Control-plane logs sent to the provider's log service (CloudWatch on AWS)."),
+    ] = Field(default_factory=_all_control_plane_logs)
+    system_pool: Annotated[KubernetesSystemPool, Field(description="CPU nodes for cluster software.")] = (
+        Field(default_factory=KubernetesSystemPool)
+    )
+    admins: Annotated[
+        list[str],
+        Field(
+            description="Provider principals given cluster admin (AWS: IAM role or user ARNs) besides the "
+            "identity that creates the cluster."
+        ),
+    ] = Field(default_factory=list)
+    protect: Annotated[
+        bool,
+        Field(
+            description="Refuse to delete the cluster (the provider's deletion protection): its API holds "
+            "every workload's state. Turn off, `pulumi up`, then destroy."
+        ),
+    ] = True
+
+
+Scheduler = Annotated[Slurm | Kubernetes, Field(discriminator="kind")]
+"""The schedulers, told apart by `kind`."""

@@ -28,8 +28,9 @@ INFO = ProviderInfo(
         Capability.CUSTOM_IMAGE: None,
         Capability.ROCKY_LINUX: "no Rocky Linux 9 GPU image in the AWS adapter yet; use ubuntu-22.04/24.04",
         Capability.SLURM: None,
+        Capability.KUBERNETES: None,
     },
     user_data_limit=16 * 1024,
     # 8 vCPU / 32 GiB runs slurmctld and slurmdbd for a thousand nodes; login nodes only submit and edit
-    support_shapes={"controller": "m7i.2xlarge", "login": "m7i.xlarge"},
+    support_shapes={"controller": "m7i.2xlarge", "login": "m7i.xlarge", "system": "m7i.xlarge"},
 )

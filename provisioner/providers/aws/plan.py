@@ -524,5 +524,5 @@ def aws_plan(name: str, plan: ClusterPlan) -> AwsPlan:
         pools=pools,
         lustre=tuple(lustre_spec(name, plan, s) for s in plan.storage if isinstance(s, Lustre)),
         buckets=tuple(bucket_spec(name, plan, s) for s in plan.storage if isinstance(s, Bucket)),
-        slurm=None if plan.scheduler is None else slurm_spec(name, plan, pools[0], network),
+        slurm=None if plan.slurm is None else slurm_spec(name, plan, pools[0], network),
     )

@@ -145,9 +145,9 @@ def controller_identity(name: str, plan: ClusterPlan) -> RoleSpec:
 
 def slurm_spec(name: str, plan: ClusterPlan, image_pool: PoolSpec, network: NetworkSpec) -> SlurmSpec:
     """The Slurm part of the AWS layout. `image_pool` is the first pool: the support nodes boot its image."""
-    slurm = plan.scheduler
+    slurm = plan.slurm
     if slurm is None:
-        raise AwsPlanError(f"cluster {plan.name!r} declares no scheduler")
+        raise AwsPlanError(f"cluster {plan.name!r} declares no Slurm scheduler")
     return SlurmSpec(
         resource_name=child(name, "slurm"),
         image_pool=image_pool.name,
