@@ -1,4 +1,4 @@
-"""The `provisioner` command: catalog, validate, plan, render.
+"""The `provisioner` command: catalog, validate, plan, render, verify.
 
 Exit codes: 0 success, 2 a finding is an ERROR or the command line is wrong (the user's to fix), 1 anything
 else (the program failed to run, or an internal error). A mistake of the user's never prints a traceback.
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from provisioner.bootstrap import RenderedPool
     from provisioner.catalog import Catalog, GpuModel
     from provisioner.plan import ClusterPlan
-    from provisioner.review.model import RunResult
+    from provisioner.review.model import ClusterRun, RunResult
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 PIPE_WIDTH = 160
@@ -389,6 +389,111 @@ def _write_readme(out: Path, source: Path, summary: list[str]) -> None:
     ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+@app.command()
+def verify(
+    path: PathArgument,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig", metavar="FILE", help="Kubeconfig of the running cluster (default: $KUBECONFIG)."
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context", metavar="NAME", help="Context of the kubeconfig (default: its current one)."
+        ),
+    ] = None,
+    component: Annotated[
+        str | None,
+        typer.Option(
+            "--component", metavar="NAME", help="The cluster to check, when the program has several."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", min=0.1, help="Limit of each API request.")
+    ] = 10.0,
+    stack: StackOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Check a running Kubernetes cluster against the plan: nodes, GPUs, fabric devices, device plugins.
+
+    Networked: read-only list calls to the cluster's API, each bounded by --timeout, never retried.
+
+    Exit 0 when every check passes, 1 when one fails or the API cannot be reached, 2 for a usage error."""
+    with _guard(debug):
+        config_file = _kubeconfig(kubeconfig)
+        run = _kubernetes_cluster(_run(path, stack, debug), component, path)
+        from provisioner.k8s.verify import KubeconfigError, verify_cluster, verify_lines, verify_table
+
+        assert run.plan.kubernetes is not None
+        try:
+            outcome = verify_cluster(run.plan.kubernetes, config_file, context=context, timeout=timeout)
+        except KubeconfigError as exc:
+            _fail(str(exc), EXIT_USER)
+        console = _console()
+        console.print(verify_table(outcome.checks, f"{run.component}: {outcome.endpoint}"))
+        for line in verify_lines(outcome, run.component):
+            console.print(line, soft_wrap=True, highlight=False)
+    raise typer.Exit(EXIT_OK if outcome.ok else 1)  # 1: the cluster falls short of its plan
+
+
+def _kubeconfig(option: str | None) -> str:
+    """The kubeconfig to use: --kubeconfig FILE, else $KUBECONFIG (files joined by the path separator)."""
+    import os
+
+    if option is not None:
+        file = Path(option).expanduser()
+        if not file.is_file():
+            _fail(f"kubeconfig {option} {'is not a file' if file.exists() else 'not found'}", EXIT_USER)
+        return str(file)
+    value = os.environ.get("KUBECONFIG", "")
+    files = [Path(p).expanduser() for p in value.split(os.pathsep) if p]
+    if not files:
+        _fail("no kubeconfig: pass --kubeconfig FILE or set $KUBECONFIG", EXIT_USER)
+    if not any(f.is_file() for f in files):
+        _fail(f"no kubeconfig file found at $KUBECONFIG={value}", EXIT_USER)
+    return os.pathsep.join(str(f) for f in files)
+
+
+def _kubernetes_cluster(result: "RunResult", component: str | None, path: Path) -> "ClusterRun":
+    """The one Kubernetes cluster of the program (or the one named by --component); else exit 2 (or the
+    program's own exit code when it failed or has errors)."""
+    err = _console(stderr=True)
+    if result.failure is not None or result.has_errors:
+        for finding in result.all_findings():
+            if finding.severity.value == "error":
+                err.print(finding.render(), highlight=False, markup=False)
+        if result.failure is not None:
+            err.print(result.failure.message, highlight=False, markup=False)
+        raise typer.Exit(result.exit_code)
+    names = [run.component for run in result.clusters]
+    if component is not None:
+        chosen = [run for run in result.clusters if run.component == component]
+        if not chosen:
+            _fail(
+                f"{path} declares no cluster {component!r}; it declares: {', '.join(names) or 'none'}",
+                EXIT_USER,
+            )
+        if chosen[0].plan.kubernetes is None:
+            _fail(f"cluster {component!r} has no Kubernetes scheduler (scheduler=Kubernetes(...))", EXIT_USER)
+        return chosen[0]
+    kube = [run for run in result.clusters if run.plan.kubernetes is not None]
+    if not kube:
+        declared = f"it declares {', '.join(names)}" if names else "it declares no cluster"
+        _fail(
+            f"{path}: no cluster with a Kubernetes scheduler (scheduler=Kubernetes(...)); {declared}",
+            EXIT_USER,
+        )
+    if len(kube) > 1:
+        found = ", ".join(run.component for run in kube)
+        _fail(
+            f"{path} declares {len(kube)} Kubernetes clusters ({found}); choose one with --component",
+            EXIT_USER,
+        )
+    return kube[0]
 
 
 def main() -> None:

@@ -44,7 +44,8 @@ def test_it_plans_offline_without_errors(planned: tuple[Path, RunResult]) -> Non
     assert result.exit_code == EXIT_OK, [f.render() for f in result.all_findings()]
     assert result.clusters and all(run.emitted for run in result.clusters)
     for run in result.clusters:
-        assert any(r.type == "aws:autoscaling/group:Group" for r in run.resources)
+        groups = {"aws:autoscaling/group:Group", "aws:eks/nodeGroup:NodeGroup"}  # bare/Slurm pools, EKS
+        assert any(r.type in groups for r in run.resources)
         assert run.plan.cost.per_hour is not None and run.plan.cost.per_hour > 0
 
 

@@ -92,8 +92,9 @@ class NodeContext:
         return self.gpu_vendor == GpuVendor.AMD.value
 
 
-def _nccl_settings(fabric: Interconnect) -> tuple[NcclSetting, ...]:
-    """NCCL (or RCCL) settings per fabric, written to /etc/nccl.conf."""
+def nccl_settings(fabric: Interconnect) -> tuple[NcclSetting, ...]:
+    """NCCL (or RCCL) settings per fabric: written to /etc/nccl.conf on the nodes, and to the `nccl-<pool>`
+    ConfigMap of a Kubernetes cluster (provisioner.k8s.render), so that the node image and the pods agree."""
     if fabric is Interconnect.EFA:
         # aws-ofi-nccl maps NCCL onto libfabric's EFA provider (software.md §7)
         return (
@@ -114,6 +115,10 @@ def _nccl_settings(fabric: Interconnect) -> tuple[NcclSetting, ...]:
         NcclSetting("NCCL_SOCKET_IFNAME", "^lo,docker,veth"),
         NcclSetting("NCCL_DEBUG", "WARN"),
     )
+
+
+_nccl_settings = nccl_settings
+"""The former private name, kept for callers that still use it."""
 
 
 def _driver(pool: PoolPlan) -> tuple[str, str, bool]:
@@ -167,7 +172,7 @@ def node_context(
         fabric_interfaces=pool.fabric_interfaces,
         efa_installer_version=EFA_INSTALLER_VERSION,
         aws_ofi_nccl_version=AWS_OFI_NCCL_VERSION,
-        nccl=_nccl_settings(pool.interconnect),
+        nccl=nccl_settings(pool.interconnect),
         dcgm=software.dcgm,
         apptainer=software.apptainer,
         enroot=software.enroot,

@@ -95,7 +95,23 @@ def fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> 
         state.setdefault("region", region)
     if package == "aws" and module == "ec2" and kind == "Instance":
         state.setdefault("privateIp", fake_private_ip(name))
+    if package == "aws" and module == "eks" and kind == "Cluster":
+        state.update(fake_eks_cluster(id_, state, region))
     return id_, state
+
+
+def fake_eks_cluster(id_: str, state: dict[str, Any], region: str) -> dict[str, Any]:
+    """What EKS reports of a created cluster: endpoint, CA, OIDC issuer and its own security group."""
+    host = _digest("eks", id_, length=32).upper()
+    vpc = dict(state.get("vpcConfig") or {})
+    vpc.setdefault("clusterSecurityGroupId", f"sg-{_digest('eks-sg', id_)}")
+    return {
+        "endpoint": f"https://{host}.gr7.{region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": base64.b64encode(b"fake certificate authority").decode()},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{host}"}]}],
+        "vpcConfig": vpc,
+        "status": "ACTIVE",
+    }
 
 
 def fake_private_ip(name: str) -> str:

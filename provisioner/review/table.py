@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from provisioner.plan import PoolPlan, SlurmPlan
+from provisioner.plan import KubernetesPlan, PoolPlan, SlurmPlan
 from provisioner.review.format import cost_line, money, plural, total_cost
 from provisioner.review.model import ClusterRun, RecordedResource, RunResult
 from provisioner.validate import Finding
@@ -119,6 +119,55 @@ def slurm_table(slurm: SlurmPlan) -> Table:
     return table
 
 
+def kubernetes_table(k8s: KubernetesPlan) -> Table:
+    """The managed Kubernetes cluster: control plane, node groups (what `kubectl get nodes` will show) and the
+    pinned charts."""
+    support = f", standard support until {k8s.end_of_standard_support}" if k8s.end_of_standard_support else ""
+    endpoint = "private API" if not k8s.api_public_cidrs else f"API from {', '.join(k8s.api_public_cidrs)}"
+    table = Table(title=f"{k8s.service} {k8s.version} ({endpoint}{support})", title_justify="left")
+    for column in ("Part", "Shape / chart", "Count", "Details", "$/h"):
+        table.add_column(column, justify="right" if column in ("Count", "$/h") else "left")
+    fee = k8s.control_plane
+    table.add_row(
+        *cells(
+            "control plane",
+            k8s.service,
+            "1",
+            ", ".join(k8s.control_plane_logs) + " logs",
+            _price(fee.price_per_hour),
+        )
+    )
+    system = k8s.system
+    table.add_row(
+        *cells(
+            "system nodes",
+            system.instance_type,
+            str(system.count),
+            k8s.system_image,
+            _price(system.price_per_hour),
+        )
+    )
+    for group in k8s.node_groups:
+        resources = f"{group.gpu_resource}: {group.gpus_per_node}"
+        if group.fabric_resource:
+            resources += f", {group.fabric_resource}: {group.fabric_devices_per_node}"
+        taints = ", ".join(f"{t.key}={t.value}:{t.effect}" for t in group.taints) or "no taint"
+        table.add_row(
+            *cells(f"node group {group.pool}", group.image, str(group.nodes), f"{resources}; {taints}", "")
+        )
+    for release in k8s.releases:
+        table.add_row(
+            *cells(
+                f"helm {release.name}",
+                f"{release.chart} {release.version}",
+                "",
+                f"{release.namespace}: {release.purpose}",
+                "",
+            )
+        )
+    return table
+
+
 def cluster_view(run: ClusterRun) -> RenderableType:
     plan = run.plan
     header = Text.assemble(
@@ -132,6 +181,8 @@ def cluster_view(run: ClusterRun) -> RenderableType:
         parts.append(pools_table(plan.pools))
     if plan.slurm is not None:
         parts.append(slurm_table(plan.slurm))
+    if plan.kubernetes is not None:
+        parts.append(kubernetes_table(plan.kubernetes))
     if run.emitted:
         parts.append(
             resources_table(run.resources, f"Resources `pulumi up` would register ({len(run.resources)})")

@@ -91,9 +91,9 @@ def root_device_name(
 
 
 def network_interfaces(
-    interfaces: Sequence[InterfaceSpec], security_group_id: pulumi.Input[str]
+    interfaces: Sequence[InterfaceSpec], security_groups: pulumi.Input[Sequence[pulumi.Input[str]]]
 ) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
-    """A launch template's interfaces (the pools' and the Slurm login nodes')."""
+    """A launch template's interfaces (the pools', the Slurm login nodes' and the EKS node groups')."""
     return [
         aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             network_card_index=nic.network_card_index,
@@ -104,7 +104,7 @@ def network_interfaces(
             else flag(nic.associate_public_ip),
             # No subnet here: the auto scaling group places nodes in its own subnets (and EKS node groups,
             # which reuse this template, refuse a template that names one).
-            security_groups=[security_group_id],
+            security_groups=security_groups,
             delete_on_termination=flag(True),
         )
         for nic in interfaces
@@ -206,7 +206,7 @@ class NodePool(pulumi.ComponentResource):
             block_device_mappings=[
                 root_volume(pool.root_volume, root_device_name(pool, image, self._aws, self))
             ],
-            network_interfaces=network_interfaces(pool.interfaces, inputs.security_group_id),
+            network_interfaces=network_interfaces(pool.interfaces, [inputs.security_group_id]),
             instance_market_options=market_options(pool),
             capacity_reservation_specification=reservation(pool),
             user_data=encoded_user_data(plan, pool, inputs.lustre, inputs.slurm),

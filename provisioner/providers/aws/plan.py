@@ -229,6 +229,17 @@ def network_spec(plan: ClusterPlan) -> NetworkSpec:
         )
     zone = None if existing else zone_of(plan)
     lookup = not existing and zone is None
+    second_cidr = second_subnet = None
+    if plan.kubernetes is not None:
+        # imported here: eks_plan builds on this module
+        from provisioner.providers.aws.eks_plan import control_plane_cidr
+
+        if existing:
+            if len(net.subnet_ids) < 2:
+                raise AwsPlanError("EKS needs network.subnet_ids in two availability zones")
+            second_subnet = net.subnet_ids[1]
+        else:
+            second_cidr = control_plane_cidr(net.cidr, IPv4Network(str(public)))
     return NetworkSpec(
         create=not existing,
         zone=zone,
@@ -240,6 +251,8 @@ def network_spec(plan: ClusterPlan) -> NetworkSpec:
         s3_service=f"com.amazonaws.{plan.region}.s3",
         cluster_sg_rules=cluster_sg_rules(plan),
         zone_instance_types=tuple(sorted(_zone_instance_types(plan))) if lookup else (),
+        control_plane_cidr=second_cidr,
+        control_plane_subnet_id=second_subnet,
     )
 
 
@@ -294,6 +307,10 @@ def identity_spec(name: str, plan: ClusterPlan) -> IdentitySpec:
     partition = partition_of(plan.region)
     options = aws_options(plan)
     arns = [f"arn:{partition}:iam::aws:policy/{SSM_CORE_POLICY}", *options.extra_policy_arns]
+    if plan.kubernetes is not None:
+        from provisioner.providers.aws.eks_plan import NODE_POLICIES
+
+        arns += [f"arn:{partition}:iam::aws:policy/{policy}" for policy in NODE_POLICIES]
     taken: set[str] = set()
     managed = {_policy_key(arn, taken): arn for arn in dict.fromkeys(arns)}
     return IdentitySpec(
@@ -508,6 +525,7 @@ def bucket_spec(name: str, plan: ClusterPlan, item: Bucket) -> BucketSpec:
 def aws_plan(name: str, plan: ClusterPlan) -> AwsPlan:
     """The AWS layout of a cluster whose component is called `name`."""
     # slurm_plan builds on this module's helpers, so it is imported once they exist
+    from provisioner.providers.aws.eks_plan import eks_spec
     from provisioner.providers.aws.slurm_plan import slurm_spec
 
     network = network_spec(plan)
@@ -525,4 +543,5 @@ def aws_plan(name: str, plan: ClusterPlan) -> AwsPlan:
         lustre=tuple(lustre_spec(name, plan, s) for s in plan.storage if isinstance(s, Lustre)),
         buckets=tuple(bucket_spec(name, plan, s) for s in plan.storage if isinstance(s, Bucket)),
         slurm=None if plan.slurm is None else slurm_spec(name, plan, pools[0], network),
+        eks=None if plan.kubernetes is None else eks_spec(name, plan),
     )

@@ -17,9 +17,10 @@ from provisioner.plan import ClusterPlan
 from provisioner.providers.aws.compute import NodePool, PoolInputs
 from provisioner.providers.aws.identity import Identity
 from provisioner.providers.aws.network import Network
-from provisioner.providers.aws.plan import AwsPlan, aws_plan, child
+from provisioner.providers.aws.plan import AwsPlan, AwsPlanError, aws_plan, child
 from provisioner.providers.aws.slurm import Scheduler, SchedulerInputs
 from provisioner.providers.aws.storage import ClusterBucket, SharedFilesystem, lustre_mounts
+from provisioner.providers.base import MissingSdkError
 
 
 def cluster_provider(spec: AwsPlan, parent: pulumi.Resource) -> aws.Provider:
@@ -45,6 +46,20 @@ class AwsEmitter:
         identity = Identity(spec, [b.bucket.arn for b in buckets], provider, parent)
         lustre = lustre_mounts(filesystems)
         launch_dependencies: list[pulumi.Resource] = [identity.key_grant] if identity.key_grant else []
+        outputs = {
+            "vpc_id": network.vpc_id,
+            "private_subnet_id": network.private_subnet_id,
+            "zone": network.zone,
+            "security_group_id": network.security_group.id,
+            "node_role_arn": identity.role.arn,
+            "filesystems": {fs.spec.name: fs.filesystem.dns_name for fs in filesystems},
+            "buckets": {b.spec.name: b.bucket.bucket for b in buckets},
+        }
+        if spec.eks is not None:
+            return {
+                **outputs,
+                **emit_kubernetes(spec, plan, network, identity, launch_dependencies, provider, parent),
+            }
         scheduler = None
         if spec.slurm is not None:
             scheduler = emit_scheduler(
@@ -61,15 +76,9 @@ class AwsEmitter:
         )
         pools = [NodePool(spec, plan, pool, inputs, provider, parent) for pool in spec.pools]
         outputs = {
-            "vpc_id": network.vpc_id,
-            "private_subnet_id": network.private_subnet_id,
-            "zone": network.zone,
-            "security_group_id": network.security_group.id,
-            "node_role_arn": identity.role.arn,
+            **outputs,
             "pools": {p.spec.name: p.group.name for p in pools},
             "launch_templates": {p.spec.name: p.launch_template.id for p in pools},
-            "filesystems": {fs.spec.name: fs.filesystem.dns_name for fs in filesystems},
-            "buckets": {b.spec.name: b.bucket.bucket for b in buckets},
         }
         return outputs if scheduler is None else {**outputs, **scheduler_outputs(scheduler)}
 
@@ -102,4 +111,41 @@ def scheduler_outputs(scheduler: Scheduler) -> dict[str, Any]:
         "slurm_controller_id": scheduler.controller.id,
         "slurm_munge_secret_arn": scheduler.munge_key.arn,
         "slurm_login_group": scheduler.login_group.name if scheduler.login_group else None,
+    }
+
+
+def emit_kubernetes(
+    spec: AwsPlan,
+    plan: ClusterPlan,
+    network: Network,
+    identity: Identity,
+    launch_dependencies: list[pulumi.Resource],
+    provider: aws.Provider,
+    parent: pulumi.Resource,
+) -> dict[str, Any]:
+    """EKS: the pools become managed node groups of the cluster (no auto scaling groups of our own)."""
+    # imported here: only Kubernetes clusters need pulumi_kubernetes (the `kubernetes` extra)
+    try:
+        from provisioner.providers.aws.eks import Kubernetes, KubernetesInputs
+    except ImportError as exc:
+        raise MissingSdkError("aws", "kubernetes", exc) from exc
+
+    if network.control_plane_subnet_id is None:
+        raise AwsPlanError("EKS needs a second subnet in another availability zone")
+    inputs = KubernetesInputs(
+        subnet_id=network.private_subnet_id,
+        control_plane_subnet_id=network.control_plane_subnet_id,
+        security_group_id=network.security_group.id,
+        node_role=identity.role,
+        # the instance profile is made once every policy is on the role: nodes join only with them
+        launch_dependencies=[*launch_dependencies, identity.instance_profile],
+    )
+    cluster = Kubernetes(spec, plan, inputs, provider, parent)
+    return {
+        "eks_cluster_name": cluster.cluster.name,
+        "eks_endpoint": cluster.cluster.endpoint,
+        "eks_oidc_provider_arn": cluster.oidc.arn,
+        "kubeconfig": cluster.kubeconfig,
+        "node_groups": {g.spec.name: g.node_group.node_group_name for g in cluster.node_groups},
+        "helm_releases": {name: r.version for name, r in cluster.releases.items()},
     }

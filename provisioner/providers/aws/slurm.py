@@ -329,7 +329,7 @@ class Scheduler(pulumi.ComponentResource):
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=inputs.node_profile_arn),
             metadata_options=metadata_options(login.metadata),
             block_device_mappings=[root_volume(login.root_volume, device)],
-            network_interfaces=network_interfaces(login.interfaces, inputs.security_group_id),
+            network_interfaces=network_interfaces(login.interfaces, [inputs.security_group_id]),
             user_data=encoded_support_user_data(plan, "login", inputs.lustre, self.wiring),
             tag_specifications=tag_specifications(login.instance_tags),
             tags=self._cluster.tags,

@@ -10,6 +10,7 @@ from provisioner.providers.aws import MAX_TAGS_PER_RESOURCE
 
 if TYPE_CHECKING:  # a type only: validation imports this module while `provisioner.plan` is loading
     from provisioner.plan import PoolPlan
+    from provisioner.providers.aws.eks_plan import EksSpec
 
 SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
 """Managed policy that lets Session Manager reach the nodes (instead of SSH)."""
@@ -101,6 +102,10 @@ class NetworkSpec:
     cluster_sg_rules: tuple[SgRule, ...]
     zone_instance_types: tuple[str, ...] = ()
     """Instance types the looked-up zone must offer (all pools'); empty unless the zone is looked up."""
+    control_plane_cidr: str | None = None
+    """With Kubernetes: a private subnet in a second zone for the control plane (EKS needs two zones)."""
+    control_plane_subnet_id: str | None = None
+    """With Kubernetes on an existing network: its second subnet (network.subnet_ids[1])."""
 
     @property
     def zone_lookup(self) -> bool:
@@ -351,3 +356,5 @@ class AwsPlan:
     buckets: tuple[BucketSpec, ...]
     slurm: SlurmSpec | None = None
     """The Slurm controller, login nodes and secrets; None without a scheduler."""
+    eks: EksSpec | None = None
+    """The EKS cluster, its node groups and in-cluster software; None without Kubernetes."""

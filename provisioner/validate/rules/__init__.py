@@ -4,7 +4,17 @@ from collections.abc import Callable, Iterable
 
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding
-from provisioner.validate.rules import access, aws, gpus, names, provider, slurm, software, storage
+from provisioner.validate.rules import (
+    access,
+    aws,
+    gpus,
+    kubernetes,
+    names,
+    provider,
+    slurm,
+    software,
+    storage,
+)
 
 Rule = Callable[[RuleContext], Iterable[Finding]]
 
@@ -17,6 +27,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *access.RULES,
     *aws.RULES,
     *slurm.RULES,
+    *kubernetes.RULES,
 )
 
 __all__ = ["ALL_RULES", "Rule"]

@@ -61,6 +61,14 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
         out.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
     elif typ == "aws:ec2/eip:Eip":
         out["allocationId"] = f"eipalloc-{name}"
+    elif typ == "aws:eks/cluster:Cluster":
+        vpc = {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-eks-{name}"}
+        out.update(
+            endpoint=f"https://{name}.gr7.us-east-1.eks.amazonaws.com",
+            certificateAuthority={"data": "ZmFrZSBjYQ=="},
+            identities=[{"oidcs": [{"issuer": f"https://oidc.eks.us-east-1.amazonaws.com/id/{name}"}]}],
+            vpcConfig=vpc,
+        )
     if "name" not in inputs:
         out["name"] = f"{name}-physical"
     return out
@@ -137,7 +145,12 @@ def _ssm_parameter(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _zones(args: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "us-east-1", "names": ["us-east-1a", "us-east-1b", "us-east-1c"], "state": "available"}
+
+
 DEFAULT_ANSWERS: dict[str, Answer] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     SSM_GET_PARAMETER: _ssm_parameter,
     GET_OFFERINGS: _offered_in_abc,
     GET_AMI: ami(),
