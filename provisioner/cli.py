@@ -259,7 +259,10 @@ def render(
     """Write what each pool's nodes get at boot, for review. Offline, like plan.
 
     DIR/CLUSTER/POOL/user-data.yaml is the cloud-config; DIR/CLUSTER/POOL/files/ holds every file it writes,
-    at its path on the node. Clusters with errors are not rendered (exit 2)."""
+    at its path on the node. A Kubernetes cluster also gets DIR/CLUSTER/kubernetes/: values/RELEASE.yaml, the
+    values of each Helm release, and manifests/NAME.yaml, the manifests provisioner owns (namespaces, NCCL
+    settings: applied by Pulumi; GPU checks: for `kubectl apply`). Clusters with errors are not rendered
+    (exit 2)."""
     with _guard(debug):
         result = _run(path, stack, debug)
         code = result.exit_code
@@ -269,6 +272,7 @@ def render(
         if result.failure is not None:
             err.print(result.failure.message, highlight=False, markup=False)
         summary: list[str] = []
+        written_kubernetes = 0
         for run in result.clusters:
             errors = [f for f in run.plan.findings if f.severity.value == "error"]
             if errors:
@@ -283,9 +287,14 @@ def render(
                 typer.echo(line)
                 if not fits:
                     code = EXIT_USER
+            kubernetes = _write_kubernetes(run.component, run.plan, out) if run.plan.kubernetes else []
+            for line in kubernetes:
+                typer.echo(line)
+            summary += kubernetes
+            written_kubernetes += len(kubernetes)
         if summary:
             _write_readme(out, path, summary)
-            typer.echo(f"wrote {len(summary)} pool(s) to {out}")
+            typer.echo(f"wrote {len(summary) - written_kubernetes} pool(s) to {out}")
         elif not result.clusters and code == EXIT_OK:
             typer.echo("nothing to render: the program declares no cluster")
     raise typer.Exit(code)
@@ -376,13 +385,40 @@ def _write_node(
     return f"{where}{size}; {plan.provider.value} limit {limit:,}: fits, {how}", True
 
 
+def _write_kubernetes(component: str, plan: "ClusterPlan", out: Path) -> list[str]:
+    """Write a Kubernetes cluster's Helm values and our manifests under CLUSTER/kubernetes/ (replacing an
+    earlier render's, so a removed pool leaves no file behind); one summary line per file."""
+    import shutil
+
+    from provisioner.k8s.render import manifests, values_yaml
+
+    assert plan.kubernetes is not None
+    folder = out / component / "kubernetes"
+    for sub in ("values", "manifests"):
+        if (folder / sub).is_dir():
+            shutil.rmtree(folder / sub)
+        (folder / sub).mkdir(parents=True)
+    lines = []
+    for release in plan.kubernetes.releases:
+        (folder / "values" / f"{release.name}.yaml").write_text(values_yaml(plan, release), encoding="utf-8")
+        chart = f"{release.chart} {release.version}"
+        lines.append(f"{component}/kubernetes/values/{release.name}.yaml: Helm values of {chart}")
+    for item in manifests(plan):
+        (folder / "manifests" / f"{item.name}.yaml").write_text(item.text, encoding="utf-8")
+        how = "applied by Pulumi" if item.applied else "for kubectl apply"
+        kinds = ", ".join(dict.fromkeys(str(doc.get("kind")) for doc in item.documents))
+        lines.append(f"{component}/kubernetes/manifests/{item.name}.yaml: {kinds}, {how}")
+    return lines
+
+
 def _write_readme(out: Path, source: Path, summary: list[str]) -> None:
     lines = [
         "# Rendered by `provisioner render`",
         "",
         f"Source: `{source}`. One folder per cluster and pool: `user-data.yaml` is the cloud-config the",
         "nodes boot with; `files/` holds every file it writes, at its path on the node. Filesystem",
-        "addresses known only after deploy appear as `<placeholders>`.",
+        "addresses known only after deploy appear as `<placeholders>`. A Kubernetes cluster's `kubernetes/`",
+        "holds the values of its Helm releases and the manifests provisioner owns.",
         "",
         *[f"- {line}" for line in summary],
         "",

@@ -143,6 +143,9 @@ class EksNodeGroup(pulumi.ComponentResource):
             cluster_name=cluster.name,
             node_group_name=group.node_group_name,
             node_role_arn=inputs.node_role.arn,
+            # the nodes follow the control plane's version: an upgrade of the cluster rolls the groups
+            # (one node at a time, update_config) instead of leaving them behind
+            version=cluster.version,
             subnet_ids=[inputs.subnet_id],
             ami_type=group.ami_type,
             capacity_type=group.capacity_type,

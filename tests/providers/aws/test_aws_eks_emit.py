@@ -1,6 +1,6 @@
 """An EKS cluster under the Pulumi mock runtime: the cluster (private endpoint, logs, OIDC, access), the
-system and GPU node groups on their own launch templates (EFA interfaces, placement group, encrypted root, IMDSv2,
-taints and labels), and the Helm releases with pinned versions and the values we render."""
+system and GPU node groups on their own launch templates (EFA interfaces, placement group, encrypted root,
+IMDSv2, taints and labels), and the Helm releases with pinned versions and the values we render."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def test_gpu_pools_are_node_groups_on_their_launch_templates(eks: Deployment) ->
     assert set(groups) == {"eks-train-gpu-ng", "eks-train-system-ng"}
     gpu = groups["eks-train-gpu-ng"].inputs
     assert gpu["amiType"] == "AL2023_x86_64_NVIDIA" and gpu["capacityType"] == "ON_DEMAND"
+    assert gpu["version"] == "1.35", "the nodes follow the control plane's version"
     assert gpu["scalingConfig"] == {"desiredSize": 2, "minSize": 2, "maxSize": 2}
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["labels"]["provisioner.dev/pool"] == "gpu"
