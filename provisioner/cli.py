@@ -281,7 +281,11 @@ def render(
                 note = f"{run.component}: not rendered ({len(errors)} error(s))"
                 err.print(note, highlight=False, markup=False)
                 continue
-            for name, rendered, extra in _rendered_nodes(run.plan):
+            if run.plan.kubernetes is not None:
+                for line in _write_kubernetes_nodes(run.component, run.plan, out):
+                    summary.append(line)
+                    typer.echo(line)
+            for name, rendered, extra in [] if run.plan.kubernetes else _rendered_nodes(run.plan):
                 line, fits = _write_node(run.component, run.plan, (name, extra), rendered, out)
                 summary.append(line)
                 typer.echo(line)
@@ -298,6 +302,31 @@ def render(
         elif not result.clusters and code == EXIT_OK:
             typer.echo("nothing to render: the program declares no cluster")
     raise typer.Exit(code)
+
+
+def _write_kubernetes_nodes(component: str, plan: "ClusterPlan", out: Path) -> list[str]:
+    """A managed Kubernetes pool's nodes boot the service's GPU image and join with its agent: what they get
+    from us is the node agent's configuration (EKS: a nodeadm NodeConfig), in
+    DIR/CLUSTER/POOL/user-data.mime."""
+    import shutil
+
+    from provisioner.k8s.nodeconfig import node_user_data
+
+    lines = []
+    for pool in plan.pools:
+        folder = out / component / pool.name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        text = node_user_data(plan, pool)
+        if text is None:
+            lines.append(f"{component}/{pool.name}: no user data (the node image and its agent need none)")
+            continue
+        (folder / "user-data.mime").write_text(text, encoding="utf-8")
+        lines.append(
+            f"{component}/{pool.name}/user-data.mime: node agent configuration, {len(text.encode())} B"
+        )
+    return lines
 
 
 def _rendered_nodes(plan: "ClusterPlan") -> "list[tuple[str, RenderedPool, str | None]]":

@@ -22,7 +22,14 @@ import yaml
 
 from provisioner.bootstrap.context import NcclSetting, nccl_settings
 from provisioner.bootstrap.templates import templates_dir
-from provisioner.plan import POOL_LABEL, ClusterPlan, HelmReleasePlan, KubeNodeGroupPlan, KubernetesPlan, PoolPlan
+from provisioner.plan import (
+    POOL_LABEL,
+    ClusterPlan,
+    HelmReleasePlan,
+    KubeNodeGroupPlan,
+    KubernetesPlan,
+    PoolPlan,
+)
 from provisioner.plan.kubernetes import LABEL_PREFIX
 from provisioner.spec import GpuVendor
 
@@ -33,7 +40,8 @@ FABRIC_LABEL = f"{LABEL_PREFIX}/fabric"
 CLUSTER_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "default"})
 """Namespaces every cluster has: never ours to create."""
 WORKLOAD_NAMESPACE = "default"
-"""Where users' pods run unless they say otherwise: the NCCL ConfigMaps (namespaced) and the checks go there."""
+"""Where users' pods run unless they say otherwise: the NCCL ConfigMaps (namespaced) and the checks go
+there."""
 
 PRIVILEGED_REASONS = {
     "gpu-operator": "the GPU operator's operands (device plugin, GPU feature discovery, DCGM exporter, "
@@ -41,8 +49,8 @@ PRIVILEGED_REASONS = {
     "(/run/nvidia, /var/lib/kubelet/device-plugins, /sys, the host root)",
     "nvidia-device-plugin": "NVIDIA's device plugin mounts host paths (/var/lib/kubelet/device-plugins, "
     "/run/nvidia/mps, /var/run/cdi) to register with the kubelet and hand devices to containers",
-    "amd-gpu": "AMD's device plugin mounts host paths (/var/lib/kubelet/device-plugins, /sys) to find the GPUs "
-    "and register them with the kubelet",
+    "amd-gpu": "AMD's device plugin mounts host paths (/var/lib/kubelet/device-plugins, /sys) to find the "
+    "GPUs and register them with the kubelet",
 }
 """Why a chart's namespace must admit privileged pods. A namespace of a chart not listed here enforces the
 restricted Pod Security Standard."""
@@ -52,10 +60,11 @@ CAPABILITY_REASONS = {
 }
 """Why a check container adds a Linux capability (all others are dropped)."""
 EXCEPTIONS = {
-    "CKV_K8S_21": "the NCCL settings are for users' pods, which run in the default namespace unless they choose "
-    "another, and a pod can read a ConfigMap only in its own namespace; the check runs where such pods run",
-    "CKV_K8S_43": "the check image is pinned by tag, not digest: a digest cannot be resolved offline, and the "
-    "same tag is pulled on every architecture",
+    "CKV_K8S_21": "the NCCL settings are for users' pods, which run in the default namespace unless they "
+    "choose another, and a pod can read a ConfigMap only in its own namespace; the check runs where such "
+    "pods run",
+    "CKV_K8S_43": "the check image is pinned by tag, not digest: a digest cannot be resolved offline, and "
+    "the same tag is pulled on every architecture",
     "CKV_K8S_25": "fabric pools: the check adds IPC_LOCK (its reason is the pod's capability.provisioner.dev/"
     "IPC_LOCK annotation), since RDMA registers locked memory",
 }
@@ -71,8 +80,8 @@ container toolkit) and AMD's ROCm terminal image (rocm-smi)."""
 CHECK_USER = 65534
 """The check runs as nobody: a high UID that no host user has."""
 AMD_DEVICE_GROUPS = (44, 110)
-"""Supplementary groups of the AMD check: video and render on Ubuntu hosts, the owners of /dev/dri and /dev/kfd
-(AMD's own GPU check example uses the same)."""
+"""Supplementary groups of the AMD check: video and render on Ubuntu hosts, the owners of /dev/dri and
+/dev/kfd (AMD's own GPU check example uses the same)."""
 
 
 class _Dumper(yaml.SafeDumper):
@@ -218,7 +227,10 @@ def _kubernetes(plan: ClusterPlan) -> KubernetesPlan:
 
 
 def _pool(plan: ClusterPlan, name: str) -> PoolPlan:
-    return next(p for p in plan.pools if p.name == name)
+    found = next((p for p in plan.pools if p.name == name), None)
+    if found is None:
+        raise ValueError(f"node group {name!r} has no pool in the plan of {plan.name!r}")
+    return found
 
 
 def _tolerations(groups: Iterable[KubeNodeGroupPlan]) -> list[dict[str, str]]:
@@ -235,10 +247,12 @@ def served_groups(k8s: KubernetesPlan, release: HelmReleasePlan) -> list[KubeNod
 
 
 def _shared_label(groups: list[KubeNodeGroupPlan], key: str) -> dict[str, str]:
-    values = {g.labels[key] for g in groups if key in g.labels}
-    if len(values) != 1:
-        raise ValueError(f"the node groups {[g.pool for g in groups]} do not share one {key!r} label: {values}")
-    return {key: values.pop()}
+    values = {g.labels.get(key) for g in groups}
+    (value,) = values if len(values) == 1 else (None,)
+    if value is None:
+        pools = [g.pool for g in groups]
+        raise ValueError(f"the node groups {pools} do not share one {key!r} label: {values}")
+    return {key: value}
 
 
 def _release_selector(k8s: KubernetesPlan, release: HelmReleasePlan) -> dict[str, str]:
@@ -342,7 +356,10 @@ def manifests(plan: ClusterPlan) -> list[Manifest]:
     namespaces = namespace_contexts(k8s)
     if namespaces:
         docs = _documents(
-            "kubernetes/manifests/namespaces.yaml.j2", namespaces=namespaces, labels=labels, version=k8s.version
+            "kubernetes/manifests/namespaces.yaml.j2",
+            namespaces=namespaces,
+            labels=labels,
+            version=k8s.version,
         )
         result.append(Manifest("namespaces", docs, applied=True))
     for group in k8s.node_groups:

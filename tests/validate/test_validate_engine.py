@@ -69,7 +69,7 @@ def spec_findings(raw: object, prefix: str = "") -> list[Finding]:
             "options.provider",
             "'gcp'",
         ),
-        ({**declaration(), "scheduler": "slurm"}, "spec-model-type", "scheduler", "'slurm'"),
+        ({**declaration(), "scheduler": "slurm"}, "spec-model-attributes-type", "scheduler", "'slurm'"),
         (
             {"name": "c", "provider": "aws", "region": "us-east-1", "pools": [{"name": "gpu"}]},
             "spec-missing",

@@ -13,8 +13,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from provisioner.k8s.render import Manifest, helm_values, manifests
-from provisioner.plan import ClusterPlan
+from provisioner.k8s.render import Manifest, helm_values, manifests, values_yaml
+from provisioner.plan import ClusterPlan, HelmReleasePlan
 from provisioner.providers.aws.common import child_opts, component_opts
 from provisioner.providers.aws.compute import (
     metadata_options,
@@ -68,6 +68,25 @@ def kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
 
     ca = cluster.certificate_authority.apply(lambda authority: authority.data if authority else "")
     return pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(build))
+
+
+def has_null(value: Any) -> bool:
+    """A null anywhere in Helm values: it deletes a chart default (Helm's rule)."""
+    if isinstance(value, dict):
+        return any(v is None or has_null(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_null(v) for v in value)
+    return False
+
+
+def release_values(plan: ClusterPlan, release: HelmReleasePlan) -> dict[str, Any]:
+    """`values` of a Release, or, where they delete a chart default with a null, the same values as a values
+    file: Pulumi's Python SDK drops null map entries before they reach Helm (pulumi-kubernetes #2034, #3811),
+    so the delete would be lost."""
+    values = helm_values(plan, release)
+    if has_null(values):
+        return {"value_yaml_files": [pulumi.StringAsset(values_yaml(plan, release))]}
+    return {"values": values}
 
 
 def node_group_user_data(group: EksNodeGroupSpec) -> str | None:
@@ -325,7 +344,7 @@ class Kubernetes(pulumi.ComponentResource):
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository),
                 namespace=release.namespace,
                 create_namespace=False,
-                values=helm_values(plan, release),
+                **release_values(plan, release),
                 timeout=eks.helm_timeout,
                 atomic=False,
                 cleanup_on_fail=True,

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
+from provisioner.catalog import Catalog
 from provisioner.component import GpuCluster
 from provisioner.spec import Cluster
 
@@ -270,7 +271,11 @@ def _ensure_event_loop() -> None:
 
 
 def deploy(
-    cluster: Cluster, name: str | None = None, *, answers: Mapping[str, Answer] | None = None
+    cluster: Cluster,
+    name: str | None = None,
+    *,
+    answers: Mapping[str, Answer] | None = None,
+    catalog: Catalog | None = None,
 ) -> Deployment:
     """Plan and emit `cluster` as `GpuCluster(name or cluster.name, cluster)` under mocks (preview=False, so
     every output resolves and every dependent resource registers). `answers` replace the default results of
@@ -283,7 +288,7 @@ def deploy(
 
     @pulumi.runtime.test
     def run() -> pulumi.Output[Any]:
-        component = GpuCluster(name or cluster.name, cluster)
+        component = GpuCluster(name or cluster.name, cluster, catalog=catalog)
         return pulumi.Output.from_input(component.outputs).apply(resolved.update)
 
     run()

@@ -5,18 +5,22 @@ IMDSv2, taints and labels), and the Helm releases with pinned versions and the v
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email
 import json
 import runpy
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+import yaml
 from aws_harness import Deployment, deploy
 
-from provisioner.catalog import shipped_catalog
+from provisioner.catalog import Catalog, shipped_catalog
 from provisioner.k8s.render import helm_values
 from provisioner.plan import plan_cluster
+from provisioner.providers.aws.eks import has_null
 from provisioner.spec import AwsOptions, CapacityKind, Cluster, Kubernetes, NodePool
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -223,3 +227,45 @@ def test_capacity_blocks_are_bought_capacity(monkeypatch: Any) -> None:
     target = template["capacityReservationSpecification"]["capacityReservationTarget"]
     assert target["capacityReservationId"] == "cr-0123456789abcdef0"
     assert not d.of_type(PLACEMENT_GROUP), "AWS places a capacity block"
+
+
+def amd_catalog() -> Catalog:
+    """The shipped catalog, plus an AMD shape on AWS (AWS sells none) and an AMD node image for EKS."""
+    shipped = shipped_catalog()
+    p5, managed = shipped.offer("aws", "p5.48xlarge"), shipped.managed_kubernetes("aws")
+    assert p5 is not None and managed is not None
+    amd = dataclasses.replace(p5, instance_type="test-mi300x.48xlarge", gpu="MI300X", nvswitch=False)
+    managed = dataclasses.replace(managed, images={**managed.images, "amd": "TEST_AMD_IMAGE"})
+    charts = [c for key in ("amd-gpu", "aws-efa-k8s-device-plugin") if (c := shipped.chart(key))]
+    systems = [c for c in [shipped.cpu_shape("aws", "m7i.xlarge")] if c]
+    images = [i for i in [shipped.image("aws", "ubuntu-22.04")] if i]
+    return Catalog(
+        shipped.gpus, [*shipped.offers, amd], shipped.cuda_min_driver, images, systems, [managed], charts
+    )
+
+
+def test_values_that_delete_a_chart_default_go_as_a_values_file() -> None:
+    """AMD's chart selects nodes by an NFD label we do not install; our values delete that default with a
+    null, which Pulumi's Python SDK would drop from `values`: such values go as a YAML file instead."""
+    cluster = Cluster(
+        name="eks-amd",
+        provider="aws",
+        region="us-east-1",
+        pools=[NodePool(name="amd", gpu="MI300X", nodes=1, instance_type="test-mi300x.48xlarge")],
+        scheduler=Kubernetes(api_public_cidrs=["203.0.113.0/24"]),
+    )
+    catalog = amd_catalog()
+    plan = plan_cluster(cluster, catalog)
+    assert plan.ok, [f.render() for f in plan.findings]
+    assert plan.kubernetes is not None
+    release = plan.kubernetes.release("amd-gpu")
+    assert release is not None and has_null(helm_values(plan, release))
+    d = deploy(cluster, catalog=catalog)
+    amd = next(r.inputs for r in d.of_type(RELEASE) if r.inputs["name"] == "amd-gpu")
+    assert "values" not in amd or not amd["values"]
+    files = amd["valueYamlFiles"]
+    assert len(files) == 1 and isinstance(files[0], pulumi.StringAsset)
+    assert yaml.safe_load(files[0].text) == helm_values(plan, release)
+    assert "feature.node.kubernetes.io/pci-0300_1002.present: null" in files[0].text
+    efa = next(r.inputs for r in d.of_type(RELEASE) if r.inputs["name"] == "aws-efa-k8s-device-plugin")
+    assert efa["values"], "values without a null stay plain values (shown in the plan)"
