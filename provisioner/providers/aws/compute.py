@@ -158,6 +158,20 @@ def metadata_options(metadata: MetadataSpec) -> aws.ec2.LaunchTemplateMetadataOp
     )
 
 
+def placement_group(
+    owner: pulumi.Resource, pool: PoolSpec, tags: dict[str, str], provider: aws.Provider
+) -> aws.ec2.PlacementGroup | None:
+    """The pool's new cluster placement group (`{pool}-pg`) where the plan asks for one, else None."""
+    if pool.placement_strategy is None:
+        return None
+    return aws.ec2.PlacementGroup(
+        child(pool.resource_name, "pg"),
+        strategy=pool.placement_strategy,
+        tags=tags,
+        opts=child_opts(owner, provider),
+    )
+
+
 class NodePool(pulumi.ComponentResource):
     """Identical GPU nodes as one auto scaling group, so the plan does not grow with the node count."""
 
@@ -177,14 +191,7 @@ class NodePool(pulumi.ComponentResource):
     ) -> None:
         super().__init__(NODE_POOL_TYPE, pool.resource_name, None, component_opts(parent, provider))
         self.spec, self._aws = pool, provider
-        self.placement_group = None
-        if pool.placement_strategy is not None:
-            self.placement_group = aws.ec2.PlacementGroup(
-                child(pool.resource_name, "pg"),
-                strategy=pool.placement_strategy,
-                tags=spec.tags,
-                opts=child_opts(self, provider),
-            )
+        self.placement_group = placement_group(self, pool, spec.tags, provider)
         self.launch_template = self._launch_template(spec, plan, pool, inputs)
         self.group = self._group(pool, inputs)
         self.register_outputs({"group_name": self.group.name, "launch_template_id": self.launch_template.id})

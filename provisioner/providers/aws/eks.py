@@ -19,6 +19,7 @@ from provisioner.providers.aws.common import child_opts, component_opts
 from provisioner.providers.aws.compute import (
     metadata_options,
     network_interfaces,
+    placement_group,
     reservation,
     root_volume,
     tag_specifications,
@@ -114,14 +115,7 @@ class EksNodeGroup(pulumi.ComponentResource):
         super().__init__(NODE_GROUP_TYPE, group.resource_name, None, component_opts(parent, provider))
         self.spec = group
         pool = group.pool
-        self.placement_group = None
-        if pool.placement_strategy is not None:
-            self.placement_group = aws.ec2.PlacementGroup(
-                child(group.resource_name, "pg"),
-                strategy=pool.placement_strategy,
-                tags=spec.tags,
-                opts=child_opts(self, provider),
-            )
+        self.placement_group = placement_group(self, pool, spec.tags, provider)
         placement_name = self.placement_group.name if self.placement_group else pool.placement_group
         # EKS's own cluster security group lets the control plane reach the kubelets; ours lets the nodes
         # (and EFA) talk to each other and to the filesystems.
