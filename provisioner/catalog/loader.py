@@ -141,6 +141,7 @@ def parse_kubernetes_yaml(text: str) -> tuple[list[ManagedKubernetes], list[Helm
             namespace=entry["namespace"],
             daemonset_selector=entry["daemonset"],
             source=entry["source"],
+            daemonset_name=entry.get("daemonset_name"),
         )
         for key, entry in raw["charts"].items()
     ]

@@ -124,3 +124,5 @@ class HelmChart:
     daemonset_selector: str
     """Label selector of the device plugin daemonset the chart runs (how `verify` finds it)."""
     source: str
+    daemonset_name: str | None = None
+    """Its name, where the chart runs other daemonsets with the same labels."""

@@ -54,19 +54,16 @@ PRIVILEGED_REASONS = {
 }
 """Why a chart's namespace must admit privileged pods. A namespace of a chart not listed here enforces the
 restricted Pod Security Standard."""
-CAPABILITY_REASONS = {
-    "IPC_LOCK": "RDMA over the fabric (EFA, InfiniBand) registers and pins memory, which needs locked memory "
-    "beyond the default RLIMIT_MEMLOCK",
-}
-"""Why a check container adds a Linux capability (all others are dropped)."""
+CAPABILITY_REASONS: dict[str, str] = {}
+"""Why a check container adds a Linux capability (all others are dropped). None is added: the check runs as
+a non-root user, whom the runtime gives no added capability (Kubernetes sets no ambient ones), and counting
+GPUs and fabric devices needs none; RDMA jobs that pin memory add IPC_LOCK themselves."""
 EXCEPTIONS = {
     "CKV_K8S_21": "the NCCL settings are for users' pods, which run in the default namespace unless they "
     "choose another, and a pod can read a ConfigMap only in its own namespace; the check runs where such "
     "pods run",
     "CKV_K8S_43": "the check image is pinned by tag, not digest: a digest cannot be resolved offline, and "
     "the same tag is pulled on every architecture",
-    "CKV_K8S_25": "fabric pools: the check adds IPC_LOCK (its reason is the pod's capability.provisioner.dev/"
-    "IPC_LOCK annotation), since RDMA registers locked memory",
 }
 """checkov checks a manifest of ours fails on purpose, and why. `tests/k8s/test_manifests.py` proves each is
 still needed."""
@@ -340,7 +337,7 @@ def group_context(plan: ClusterPlan, group: KubeNodeGroupPlan) -> GroupContext:
         image=CHECK_IMAGES[vendor],
         user=CHECK_USER,
         groups=list(AMD_DEVICE_GROUPS) if vendor is GpuVendor.AMD else [],
-        capabilities={"IPC_LOCK": CAPABILITY_REASONS["IPC_LOCK"]} if fabric else {},
+        capabilities=dict(CAPABILITY_REASONS),
     )
 
 

@@ -222,6 +222,9 @@ def _quantity(raw: str) -> int | None:
 def daemonset_checks(release: HelmReleasePlan, daemonsets: Sequence[Any]) -> list[Check]:
     """The release's device plugin daemonset exists and all its pods are scheduled, available and updated."""
     selector = release.device_plugin_selector
+    if release.device_plugin_daemonset is not None:  # the chart runs other daemonsets with the same labels
+        daemonsets = [ds for ds in daemonsets if ds.metadata.name == release.device_plugin_daemonset]
+        selector = f"{selector}, name {release.device_plugin_daemonset}"
     if not daemonsets:
         return [
             Check(

@@ -83,6 +83,7 @@ def _release(chart: HelmChart, purpose: str, resource: str | None) -> HelmReleas
         namespace=chart.namespace,
         purpose=purpose,
         device_plugin_selector=chart.daemonset_selector if resource else None,
+        device_plugin_daemonset=chart.daemonset_name if resource else None,
         resource=resource,
     )
 
@@ -129,6 +130,8 @@ def plan_kubernetes(cluster: Cluster, pools: Sequence[PoolPlan], catalog: Catalo
         version=version,
         end_of_standard_support=known.end_of_standard_support.isoformat() if known else None,
         api_public_cidrs=[str(c) for c in spec.api_public_cidrs],
+        api_private_cidrs=[str(c) for c in spec.api_private_cidrs],
+        extended_support=spec.extended_support,
         control_plane_logs=list(dict.fromkeys(spec.control_plane_logs)),
         system=support_node(
             cluster, catalog, SYSTEM_ROLE, system.instance_type, system.nodes, system.root_volume_gib

@@ -207,6 +207,10 @@ class HelmReleasePlan(_Frozen):
     resource: Annotated[
         str | None, Field(description="Extended resource its device plugin advertises ('nvidia.com/gpu').")
     ] = None
+    device_plugin_daemonset: Annotated[
+        str | None,
+        Field(description="Name of that daemonset, where the chart runs others with the same labels."),
+    ] = None
 
 
 class ServiceFeePlan(_Frozen):
@@ -228,6 +232,12 @@ class KubernetesPlan(_Frozen):
     api_public_cidrs: Annotated[
         list[str], Field(description="Ranges allowed to the public API endpoint; empty = private only.")
     ]
+    api_private_cidrs: Annotated[
+        list[str], Field(description="Ranges allowed to the private endpoint (besides the nodes).")
+    ] = Field(default_factory=list)
+    extended_support: Annotated[
+        bool, Field(description="Stay on the version under paid extended support after standard support.")
+    ] = False
     control_plane_logs: list[str]
     system: Annotated[SupportNodePlan, Field(description="The CPU node group for cluster software.")]
     system_image: str

@@ -202,6 +202,21 @@ class Kubernetes(SpecModel):
             "VPN, since Pulumi installs the in-cluster software through it)."
         ),
     ] = Field(default_factory=list)
+    api_private_cidrs: Annotated[
+        list[Annotated[IPv4Network, BeforeValidator(_text_or_network)]],
+        Field(
+            description="Ranges that may reach the private API endpoint on port 443 from inside the network "
+            "or through it (a VPN, a peered network, a CI runner's subnet); the cluster's nodes always can."
+        ),
+    ] = Field(default_factory=list)
+    extended_support: Annotated[
+        bool,
+        Field(
+            description="When the version leaves standard support, stay on it under the provider's paid "
+            "extended support (EKS: $0.60/hour instead of $0.10); False = the provider upgrades the control "
+            "plane itself at the end of standard support."
+        ),
+    ] = False
     device_plugin: Annotated[
         Literal["gpu-operator", "device-plugin"],
         Field(

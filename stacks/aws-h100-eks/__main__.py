@@ -2,7 +2,8 @@
 
 Pods that ask for `nvidia.com/gpu: 8` and `vpc.amazonaws.com/efa: 32` (and tolerate `nvidia.com/gpu`) run on
 the GPU node group; `provisioner verify . --kubeconfig FILE` checks every node advertises its GPUs. The API
-server is private unless `apiPublicCidrs` lists the ranges `pulumi up` runs from."""
+server takes the ranges `pulumi up` runs from: `apiPublicCidrs` (over the internet) or `apiPrivateCidrs`
+(a private endpoint, through a VPN or from inside the network)."""
 
 import json
 
@@ -28,6 +29,7 @@ with declaration_errors():  # a bad config value becomes a Pulumi error naming t
         scheduler=Kubernetes(
             version=config.get("kubernetesVersion"),
             api_public_cidrs=json.loads(config.get("apiPublicCidrs") or "[]"),
+            api_private_cidrs=json.loads(config.get("apiPrivateCidrs") or "[]"),
             admins=json.loads(config.get("admins") or "[]"),
         ),
         tags={"stack": pulumi.get_stack()},

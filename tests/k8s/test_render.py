@@ -75,7 +75,7 @@ def plan_of(
         provider="aws",
         region="us-east-1",
         pools=list(pools),
-        scheduler=Kubernetes.model_validate(kubernetes),
+        scheduler=Kubernetes.model_validate({"api_public_cidrs": ["203.0.113.0/24"], **kubernetes}),
     )
     plan = plan_cluster(cluster, catalog(image_ships_driver))
     assert plan.ok, [f.render() for f in plan.findings]

@@ -424,3 +424,28 @@ def test_the_fake_api_filters_by_equality_selectors() -> None:
     assert not matches(labels, "app!=x")
     assert not matches(labels, "!app")
     assert selector_labels("a=b, c=d") == {"a": "b", "c": "d"}
+
+
+def test_the_device_plugin_charts_mps_daemon_is_not_the_device_plugin(tmp_path: Path) -> None:
+    """NVIDIA's device plugin chart also runs an MPS control daemon with the same labels, on MPS nodes only
+    (none here): verify judges the device plugin by its name, not that daemon's zero pods."""
+    cluster = runpy.run_path(str(EXAMPLE))["cluster"]
+    cluster = cluster.model_copy(
+        update={"scheduler": cluster.scheduler.model_copy(update={"device_plugin": "device-plugin"})}
+    )
+    plan = plan_cluster(cluster, shipped_catalog()).kubernetes
+    assert plan is not None
+    release = plan.release("nvidia-device-plugin")
+    assert release is not None and release.device_plugin_daemonset == "nvidia-device-plugin"
+    state = healthy(plan)
+    labels = selector_labels(str(release.device_plugin_selector))
+    state.daemonsets.append(
+        daemonset("nvidia-device-plugin-mps-control-daemon", release.namespace, labels, desired=0)
+    )
+    with FakeApiServer(state) as server:
+        result = verify_cluster(plan, str(server.write_kubeconfig(tmp_path / "kc")), timeout=TIMEOUT)
+        assert result.ok, [c.message for c in result.failures]
+        state.daemonsets[:] = [d for d in state.daemonsets if d["metadata"]["name"] != "nvidia-device-plugin"]
+        result = verify_cluster(plan, str(server.write_kubeconfig(tmp_path / "kc2")), timeout=TIMEOUT)
+    failure = _only_failure(result)
+    assert "no daemonset matching" in failure.message and "name nvidia-device-plugin" in failure.message

@@ -60,10 +60,55 @@ def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
 ROWS: list[tuple[str, list[Mutation], list[tuple[str, str, Severity]], str]] = [
     ("valid", [], [], ""),
     (
-        "private-endpoint-is-said",
+        "api-unreachable",
         [k8s(api_public_cidrs=[])],
-        [("kubernetes-private-endpoint", "scheduler.api_public_cidrs", INFO)],
-        "private endpoint only",
+        [("kubernetes-api-unreachable", "scheduler.api_private_cidrs", E)],
+        "only the cluster's own nodes may reach",
+    ),
+    (
+        "private-endpoint-is-said",
+        [k8s(api_public_cidrs=[], api_private_cidrs=["10.8.0.0/16"])],
+        [("kubernetes-private-endpoint", "scheduler.api_private_cidrs", INFO)],
+        "run `pulumi up` from 10.8.0.0/16",
+    ),
+    (
+        "private-range-open-to-world",
+        [k8s(api_public_cidrs=[], api_private_cidrs=["0.0.0.0/0"])],
+        [
+            ("kubernetes-api-open-to-world", "scheduler.api_private_cidrs[0]", E),
+            ("kubernetes-private-endpoint", "scheduler.api_private_cidrs", INFO),
+        ],
+        "0.0.0.0/0",
+    ),
+    (
+        "pool-named-system",
+        [pool(name="system")],
+        [("kubernetes-pool-name-reserved", "pools[0].name", E)],
+        "'system' is the name of the cluster's own system node group",
+    ),
+    (
+        "admin-assumed-role",
+        [k8s(admins=["arn:aws:sts::123456789012:assumed-role/admin/me"])],
+        [("kubernetes-admin-invalid", "scheduler.admins[0]", E)],
+        "no assumed-role or STS ARN",
+    ),
+    (
+        "admin-service-linked",
+        [
+            k8s(
+                admins=[
+                    "arn:aws:iam::123456789012:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS"
+                ]
+            )
+        ],
+        [("kubernetes-admin-invalid", "scheduler.admins[0]", E)],
+        "service-linked",
+    ),
+    (
+        "admin-twice",
+        [k8s(admins=["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/a"])],
+        [("kubernetes-admin-invalid", "scheduler.admins[1]", E)],
+        "listed twice",
     ),
     (
         "api-open-to-world",

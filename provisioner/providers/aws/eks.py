@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from provisioner.k8s.render import Manifest, helm_values, manifests, values_yaml
 from provisioner.plan import ClusterPlan, HelmReleasePlan
-from provisioner.providers.aws.common import child_opts, component_opts
+from provisioner.providers.aws.common import add_sg_rules, child_opts, component_opts
 from provisioner.providers.aws.compute import (
     metadata_options,
     network_interfaces,
@@ -36,7 +36,8 @@ APPLIED_KINDS = {"Namespace", "ConfigMap"}
 @dataclass(frozen=True)
 class KubernetesInputs:
     subnet_id: pulumi.Input[str]
-    control_plane_subnet_id: pulumi.Input[str]
+    control_plane_subnet_ids: list[pulumi.Output[str]]
+    vpc_id: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
     node_role: aws.iam.Role
     launch_dependencies: list[pulumi.Resource] = field(default_factory=list)
@@ -158,14 +159,16 @@ class EksNodeGroup(pulumi.ComponentResource):
             node_role_arn=inputs.node_role.arn,
             # the nodes follow the control plane's version: an upgrade of the cluster rolls the groups
             # (one node at a time, update_config) instead of leaving them behind
-            version=cluster.version,
+            version=cluster.version if group.follows_cluster_version else None,
             subnet_ids=[inputs.subnet_id],
             ami_type=group.ami_type,
             capacity_type=group.capacity_type,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 desired_size=pool.nodes, min_size=pool.nodes, max_size=pool.nodes
             ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(
+                max_unavailable=1, update_strategy=group.update_strategy
+            ),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
@@ -179,6 +182,9 @@ class EksNodeGroup(pulumi.ComponentResource):
                 self,
                 provider,
                 depends_on=list(inputs.launch_dependencies),
+                # its name is fixed: a replacement must delete the old group first (EKS refuses a second
+                # group of the same name), which also never holds two groups of GPU nodes at once
+                delete_before_replace=True,
                 custom_timeouts=pulumi.CustomTimeouts(
                     create=NODE_GROUP_CREATE_TIMEOUT, update=NODE_GROUP_CREATE_TIMEOUT
                 ),
@@ -266,6 +272,27 @@ class Kubernetes(pulumi.ComponentResource):
             policy_arn=eks.cluster_policy_arn,
             opts=child_opts(self, provider),
         )
+        logs = aws.cloudwatch.LogGroup(
+            child(eks.resource_name, "logs"),
+            name=eks.log_group_name,
+            retention_in_days=eks.log_retention_days,
+            tags=spec.tags,
+            opts=child_opts(self, provider),
+        )
+        groups: list[pulumi.Input[str]] = [inputs.security_group_id]
+        if eks.api_rules:
+            api = aws.ec2.SecurityGroup(
+                child(eks.resource_name, "api-sg"),
+                vpc_id=inputs.vpc_id,
+                description=f"Kubernetes API of cluster {spec.cluster} from api_private_cidrs",
+                revoke_rules_on_delete=True,
+                tags=spec.tags,
+                opts=child_opts(self, provider),
+            )
+            add_sg_rules(
+                self, child(eks.resource_name, "api-sg"), api.id, eks.api_rules, {}, spec.tags, provider
+            )
+            groups.append(api.id)
         encryption = (
             None
             if eks.secrets_key_arn is None
@@ -280,8 +307,8 @@ class Kubernetes(pulumi.ComponentResource):
             version=eks.version,
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=[inputs.subnet_id, inputs.control_plane_subnet_id],
-                security_group_ids=[inputs.security_group_id],
+                subnet_ids=list(inputs.control_plane_subnet_ids),
+                security_group_ids=groups,
                 endpoint_private_access=True,
                 endpoint_public_access=eks.endpoint_public_access,
                 public_access_cidrs=list(eks.public_access_cidrs) if eks.endpoint_public_access else None,
@@ -292,8 +319,10 @@ class Kubernetes(pulumi.ComponentResource):
             enabled_cluster_log_types=list(eks.log_types),
             encryption_config=encryption,
             deletion_protection=eks.deletion_protection,
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=eks.support_type),
             tags=spec.tags,
-            opts=child_opts(self, provider, depends_on=[attachment]),
+            # protected in Pulumi too: `pulumi destroy` refuses before it deletes the node groups and releases
+            opts=child_opts(self, provider, depends_on=[attachment, logs], protect=eks.deletion_protection),
         )
 
     def _admins(self, eks: EksSpec, provider: aws.Provider) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from provisioner.k8s.nodeconfig import node_user_data
 from provisioner.plan import ClusterPlan, KubeNodeGroupPlan, KubernetesPlan
-from provisioner.providers.aws.plan import aws_options, child, instance_tags, pool_spec
-from provisioner.providers.aws.specs import AwsPlanError, MetadataSpec, PoolSpec, RootVolumeSpec
+from provisioner.providers.aws.plan import aws_options, child, instance_tags, pool_spec, slug
+from provisioner.providers.aws.specs import AwsPlanError, MetadataSpec, PoolSpec, RootVolumeSpec, SgRule
 from provisioner.spec import CapacityKind
 
 CLUSTER_POLICY = "AmazonEKSClusterPolicy"
@@ -29,6 +29,8 @@ CAPACITY_TYPE = {
     CapacityKind.SPOT: "SPOT",
     CapacityKind.CAPACITY_BLOCK: "CAPACITY_BLOCK",
 }
+LOG_RETENTION_DAYS = 90
+"""Control-plane logs are kept 90 days (EKS's own log group would keep them forever, billed)."""
 NODE_GROUP_CREATE_TIMEOUT = "60m"
 """GPU node groups wait for their nodes to join: large shapes take minutes to launch and boot."""
 HELM_TIMEOUT_SECONDS = 900
@@ -52,6 +54,11 @@ class EksNodeGroupSpec:
     """Base64-free MIME user data the node group merges with its own (nodeadm configuration), or None."""
     market_type: str | None
     """'capacity-block' in the launch template for capacity blocks; EKS sets spot itself (capacity_type)."""
+    follows_cluster_version: bool = True
+    """False for capacity blocks: AWS asks to scale them to 0 before an upgrade, so they upgrade by hand."""
+    update_strategy: str = "DEFAULT"
+    """'MINIMAL' for GPU groups: an update replaces nodes in place instead of launching extra GPU nodes first
+    (scarce or reserved capacity would stall it)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,12 @@ class EksSpec:
     """Resource-name key -> principal ARN given cluster admin through an access entry."""
     secrets_key_arn: str | None
     """options.kms_key_id when it is a key ARN: envelope encryption of Kubernetes secrets with it."""
+    api_rules: tuple[SgRule, ...]
+    """Ingress on 443 to the control plane's interfaces from `api_private_cidrs`."""
+    support_type: str
+    """'STANDARD' (EKS upgrades the control plane at the end of standard support) or 'EXTENDED'."""
+    log_group_name: str
+    log_retention_days: int
     system: EksNodeGroupSpec
     node_groups: tuple[EksNodeGroupSpec, ...]
     helm_timeout: int = HELM_TIMEOUT_SECONDS
@@ -136,6 +149,8 @@ def gpu_node_group(
         taints=eks_taints(group),
         user_data=node_user_data(plan, source),
         market_type="capacity-block" if source.capacity is CapacityKind.CAPACITY_BLOCK else None,
+        follows_cluster_version=source.capacity is not CapacityKind.CAPACITY_BLOCK,
+        update_strategy="MINIMAL",
     )
 
 
@@ -201,9 +216,21 @@ def eks_spec(name: str, plan: ClusterPlan) -> EksSpec:
         while key in admins:
             key = f"{key}-x"
         admins[key] = arn
-    for cidr in k8s.api_public_cidrs:
+    for cidr in [*k8s.api_public_cidrs, *k8s.api_private_cidrs]:
         if IPv4Network(cidr).prefixlen == 0:  # validation reports it as an error; never emit it
             raise AwsPlanError(f"refusing to open the API server to {cidr}")
+    api_rules = tuple(
+        SgRule(
+            key=f"api-{slug(cidr)}",
+            direction="ingress",
+            protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description=f"Kubernetes API from {cidr} (api_private_cidrs)",
+            cidr_ipv4=cidr,
+        )
+        for cidr in k8s.api_private_cidrs
+    )
     return EksSpec(
         resource_name=child(name, "eks"),
         cluster_name=plan.name,
@@ -218,23 +245,35 @@ def eks_spec(name: str, plan: ClusterPlan) -> EksSpec:
         admin_policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}",
         admins=admins,
         secrets_key_arn=kms if kms and kms.startswith("arn:") and ":key/" in kms else None,
+        api_rules=api_rules,
+        support_type="EXTENDED" if k8s.extended_support else "STANDARD",
+        log_group_name=f"/aws/eks/{plan.name}/cluster",
+        log_retention_days=LOG_RETENTION_DAYS,
         system=system_node_group(name, plan, k8s),
         node_groups=tuple(gpu_node_group(name, plan, k8s, g) for g in k8s.node_groups),
     )
 
 
-def second_zone(primary: str, names: list[str]) -> str:
-    """Another zone of the region for the control plane's second subnet (EKS needs two zones)."""
-    others = sorted(z for z in names if z != primary)
-    if not others:
-        raise AwsPlanError(f"no availability zone besides {primary} is available: EKS needs two zones")
-    return others[0]
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+"""Zones whose subnets EKS refuses for a cluster (EKS user guide, network requirements); zone letters map to
+different ids in each account, so they are excluded by id when the zones are looked up."""
 
 
-def control_plane_cidr(vpc: IPv4Network, public: IPv4Network) -> str:
-    """A block of the VPC's second half after the public subnet, of the same size, for the control plane's
-    second-zone interfaces (no nodes run there)."""
-    following = IPv4Network((int(public.network_address) + public.num_addresses, public.prefixlen))
-    if not following.subnet_of(vpc):
-        raise AwsPlanError(f"network.cidr {vpc} has no room for a second subnet: use a /24 or larger")
-    return str(following)
+def control_plane_zones(names: list[str]) -> tuple[str, str]:
+    """Two zones for the control plane's subnets (EKS needs two), the alphabetically first available."""
+    zones = sorted(names)
+    if len(zones) < 2:
+        raise AwsPlanError(f"EKS needs two availability zones it supports; the region offers {zones}")
+    return zones[0], zones[1]
+
+
+def control_plane_cidrs(vpc: IPv4Network, public: IPv4Network) -> tuple[str, str]:
+    """The two blocks of the VPC's second half after the public subnet, of its size, for the control plane's
+    interfaces in two zones (no node runs there: the nodes keep their one zone)."""
+    size = public.num_addresses
+    blocks = tuple(IPv4Network((int(public.network_address) + size * k, public.prefixlen)) for k in (1, 2))
+    if not all(block.subnet_of(vpc) for block in blocks):
+        raise AwsPlanError(
+            f"network.cidr {vpc} has no room for the control plane's subnets: use a /24 or larger"
+        )
+    return str(blocks[0]), str(blocks[1])

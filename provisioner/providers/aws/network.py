@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from provisioner.providers.aws.common import NETWORK_TYPE, add_sg_rules, child_opts, component_opts
-from provisioner.providers.aws.eks_plan import second_zone
+from provisioner.providers.aws.eks_plan import EKS_UNSUPPORTED_ZONE_IDS, control_plane_zones
 from provisioner.providers.aws.plan import AwsPlan, child, pick_zone
 
 
@@ -33,8 +33,8 @@ class Network(pulumi.ComponentResource):
     zone: pulumi.Output[str | None]
     """The zone of the created subnets (declared or looked up); None with an existing network."""
     security_group: aws.ec2.SecurityGroup
-    control_plane_subnet_id: pulumi.Output[str] | None
-    """With Kubernetes: the second-zone subnet the control plane also uses (EKS needs two zones)."""
+    control_plane_subnet_ids: list[pulumi.Output[str]]
+    """With Kubernetes: the control plane's subnets, in two zones EKS supports; empty without."""
 
     def __init__(self, spec: AwsPlan, provider: aws.Provider, parent: pulumi.Resource) -> None:
         super().__init__(NETWORK_TYPE, child(spec.name, "network"), None, component_opts(parent, provider))
@@ -48,18 +48,16 @@ class Network(pulumi.ComponentResource):
             private_rt = self._routes(vpc, private, public)
             self.vpc_id, self.private_subnet_id = vpc.id, private.id
             self.zone = private.availability_zone
-            self.control_plane_subnet_id = None
-            if net.control_plane_cidr is not None:
-                self.control_plane_subnet_id = self._control_plane_subnet(vpc, private, private_rt).id
+            self.control_plane_subnet_ids = [
+                subnet.id for subnet in self._control_plane_subnets(vpc, private_rt, net.control_plane_cidrs)
+            ]
         else:
             self.vpc_id = pulumi.Output.from_input(net.vpc_id or "")
             self.private_subnet_id = pulumi.Output.from_input(net.subnet_id or "")
             self.zone = pulumi.Output.from_input(None)
-            self.control_plane_subnet_id = (
-                None
-                if net.control_plane_subnet_id is None
-                else pulumi.Output.from_input(net.control_plane_subnet_id)
-            )
+            self.control_plane_subnet_ids = [
+                pulumi.Output.from_input(subnet) for subnet in net.control_plane_subnet_ids
+            ]
         self.security_group = self._security_group()
         self.register_outputs(
             {
@@ -118,37 +116,42 @@ class Network(pulumi.ComponentResource):
         )
         return table
 
-    def _control_plane_subnet(
-        self, vpc: aws.ec2.Vpc, private: aws.ec2.Subnet, private_rt: aws.ec2.RouteTable
-    ) -> aws.ec2.Subnet:
-        """A private subnet in another zone, routed like the nodes' one; only the control plane's interfaces
-        live there. The zone is chosen once (kept like the nodes' zone)."""
-        zones = aws.get_availability_zones_output(
+    def _control_plane_subnets(
+        self, vpc: aws.ec2.Vpc, private_rt: aws.ec2.RouteTable, cidrs: tuple[str, ...]
+    ) -> list[aws.ec2.Subnet]:
+        """Two small private subnets in two zones EKS supports, routed like the nodes' one, for the control
+        plane's interfaces only. The zones are chosen once (kept like the nodes' zone)."""
+        if not cidrs:
+            return []
+        found = aws.get_availability_zones_output(
             state="available",
+            exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
             filters=[
                 aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
             ],
             opts=pulumi.InvokeOutputOptions(provider=self._aws, parent=self),
         )
-        zone = pulumi.Output.all(private.availability_zone, zones.names).apply(
-            lambda values: second_zone(values[0], list(values[1]))
-        )
-        subnet = aws.ec2.Subnet(
-            child(self._spec.name, "control-plane"),
-            vpc_id=vpc.id,
-            cidr_block=self._spec.network.control_plane_cidr,
-            availability_zone=zone,
-            map_public_ip_on_launch=False,
-            tags={**self._spec.tags, "provisioner:subnet": "control-plane"},
-            opts=child_opts(self, self._aws, ignore_changes=["availabilityZone"]),
-        )
-        aws.ec2.RouteTableAssociation(
-            child(self._spec.name, "control-plane", "rt", "assoc"),
-            route_table_id=private_rt.id,
-            subnet_id=subnet.id,
-            opts=self._opts(),
-        )
-        return subnet
+        zones = found.names.apply(lambda names: control_plane_zones(list(names)))
+        subnets = []
+        for index, (letter, cidr) in enumerate(zip("ab", cidrs, strict=True)):
+            name = child(self._spec.name, f"control-plane-{letter}")
+            subnet = aws.ec2.Subnet(
+                name,
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=zones[index],
+                map_public_ip_on_launch=False,
+                tags={**self._spec.tags, "provisioner:subnet": "control-plane"},
+                opts=child_opts(self, self._aws, ignore_changes=["availabilityZone"]),
+            )
+            aws.ec2.RouteTableAssociation(
+                child(name, "rt", "assoc"),
+                route_table_id=private_rt.id,
+                subnet_id=subnet.id,
+                opts=self._opts(),
+            )
+            subnets.append(subnet)
+        return subnets
 
     def _routes(
         self, vpc: aws.ec2.Vpc, private: aws.ec2.Subnet, public: aws.ec2.Subnet

@@ -229,17 +229,18 @@ def network_spec(plan: ClusterPlan) -> NetworkSpec:
         )
     zone = None if existing else zone_of(plan)
     lookup = not existing and zone is None
-    second_cidr = second_subnet = None
+    cp_cidrs: tuple[str, ...] = ()
+    cp_subnets: tuple[str, ...] = ()
     if plan.kubernetes is not None:
         # imported here: eks_plan builds on this module
-        from provisioner.providers.aws.eks_plan import control_plane_cidr
+        from provisioner.providers.aws.eks_plan import control_plane_cidrs
 
         if existing:
             if len(net.subnet_ids) < 2:
                 raise AwsPlanError("EKS needs network.subnet_ids in two availability zones")
-            second_subnet = net.subnet_ids[1]
+            cp_subnets = tuple(net.subnet_ids[:2])
         else:
-            second_cidr = control_plane_cidr(net.cidr, IPv4Network(str(public)))
+            cp_cidrs = control_plane_cidrs(net.cidr, IPv4Network(str(public)))
     return NetworkSpec(
         create=not existing,
         zone=zone,
@@ -251,8 +252,8 @@ def network_spec(plan: ClusterPlan) -> NetworkSpec:
         s3_service=f"com.amazonaws.{plan.region}.s3",
         cluster_sg_rules=cluster_sg_rules(plan),
         zone_instance_types=tuple(sorted(_zone_instance_types(plan))) if lookup else (),
-        control_plane_cidr=second_cidr,
-        control_plane_subnet_id=second_subnet,
+        control_plane_cidrs=cp_cidrs,
+        control_plane_subnet_ids=cp_subnets,
     )
 
 

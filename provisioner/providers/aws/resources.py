@@ -130,11 +130,12 @@ def emit_kubernetes(
     except ImportError as exc:
         raise MissingSdkError("aws", "kubernetes", exc) from exc
 
-    if network.control_plane_subnet_id is None:
-        raise AwsPlanError("EKS needs a second subnet in another availability zone")
+    if len(network.control_plane_subnet_ids) < 2:
+        raise AwsPlanError("EKS needs subnets in two availability zones for its control plane")
     inputs = KubernetesInputs(
         subnet_id=network.private_subnet_id,
-        control_plane_subnet_id=network.control_plane_subnet_id,
+        control_plane_subnet_ids=network.control_plane_subnet_ids,
+        vpc_id=network.vpc_id,
         security_group_id=network.security_group.id,
         node_role=identity.role,
         # the instance profile is made once every policy is on the role: nodes join only with them

@@ -102,10 +102,10 @@ class NetworkSpec:
     cluster_sg_rules: tuple[SgRule, ...]
     zone_instance_types: tuple[str, ...] = ()
     """Instance types the looked-up zone must offer (all pools'); empty unless the zone is looked up."""
-    control_plane_cidr: str | None = None
-    """With Kubernetes: a private subnet in a second zone for the control plane (EKS needs two zones)."""
-    control_plane_subnet_id: str | None = None
-    """With Kubernetes on an existing network: its second subnet (network.subnet_ids[1])."""
+    control_plane_cidrs: tuple[str, ...] = ()
+    """With Kubernetes: two private subnets in two zones EKS supports, for the control plane's interfaces."""
+    control_plane_subnet_ids: tuple[str, ...] = ()
+    """With Kubernetes on an existing network: network.subnet_ids[:2] (two zones)."""
 
     @property
     def zone_lookup(self) -> bool:

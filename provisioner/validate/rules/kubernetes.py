@@ -15,7 +15,10 @@ LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_CHARS = "letters, digits, '-', '_' or '.', alphanumeric at both ends"
 RESERVED_PREFIXES = ("provisioner.dev", "kubernetes.io", "k8s.io", "nvidia.com", "amd.com")
-AWS_PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/.+$")
+AWS_PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/.+$")
+SERVICE_LINKED = "role/aws-service-role/"
+RESERVED_POOL_NAMES = ("system",)
+"""Pool names a Kubernetes cluster keeps for its own node groups."""
 IGNORED_SOFTWARE = ("image", "nvidia_driver", "cuda", "rocm", "extra_user_data")
 """Software fields the managed node image does not take: it carries its own driver and toolkit."""
 
@@ -98,11 +101,13 @@ def api_not_open(ctx: RuleContext) -> Iterator[Finding]:
     spec = _kubernetes(ctx)
     if spec is None:
         return
-    for i, cidr in enumerate(spec.api_public_cidrs):
+    listed = [("api_public_cidrs", i, c) for i, c in enumerate(spec.api_public_cidrs)]
+    listed += [("api_private_cidrs", i, c) for i, c in enumerate(spec.api_private_cidrs)]
+    for field, i, cidr in listed:
         if cidr.prefixlen == 0:
             yield error(
                 "kubernetes-api-open-to-world",
-                f"scheduler.api_public_cidrs[{i}]",
+                f"scheduler.{field}[{i}]",
                 f"{cidr} lets the whole internet reach the cluster's API server",
                 "list your office or CI ranges (e.g. '203.0.113.0/24'), or none for a private endpoint",
             )
@@ -193,13 +198,23 @@ def admins_are_principals(ctx: RuleContext) -> Iterator[Finding]:
     spec = _kubernetes(ctx)
     if spec is None or ctx.cluster.provider.value != "aws":
         return
+    seen: set[str] = set()
     for i, arn in enumerate(spec.admins):
+        problem = None
         if not AWS_PRINCIPAL.match(arn):
+            problem = "is not an IAM role or user ARN (access entries take no assumed-role or STS ARN)"
+        elif SERVICE_LINKED in arn:
+            problem = "is a service-linked role, which access entries refuse"
+        elif arn in seen:
+            problem = "is listed twice (a principal has one access entry)"
+        seen.add(arn)
+        if problem:
             yield error(
                 "kubernetes-admin-invalid",
                 f"scheduler.admins[{i}]",
-                f"{arn!r} is not an IAM role or user ARN",
-                "give ARNs like 'arn:aws:iam::123456789012:role/platform-admins'",
+                f"{arn!r} {problem}",
+                "give IAM role or user ARNs like 'arn:aws:iam::123456789012:role/platform-admins', once each "
+                "(not the identity that runs `pulumi up`: it is admin already)",
             )
 
 
@@ -217,18 +232,44 @@ def existing_network_spans_two_zones(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
-def private_endpoint_reach(ctx: RuleContext) -> Iterator[Finding]:
+def api_reachable(ctx: RuleContext) -> Iterator[Finding]:
+    """`pulumi up` installs the GPU software through the API server: someone besides the nodes must reach
+    it."""
     spec = _kubernetes(ctx)
     if spec is None or spec.api_public_cidrs:
+        return
+    if not spec.api_private_cidrs:
+        yield error(
+            "kubernetes-api-unreachable",
+            "scheduler.api_private_cidrs",
+            "the API server would have a private endpoint that only the cluster's own nodes may reach: "
+            "`pulumi up` installs the GPU software through it and could not",
+            "list the ranges `pulumi up` runs from: api_private_cidrs (a VPN, a peered network or a CI "
+            "runner's subnet inside the network) or api_public_cidrs (over the internet)",
+        )
         return
     yield Finding(
         severity=Severity.INFO,
         code="kubernetes-private-endpoint",
-        path="scheduler.api_public_cidrs",
-        message="the API server has a private endpoint only: `pulumi up` installs the GPU software through "
-        "it, so run it from inside the cluster's network (a CI runner in the VPC, a VPN, a peered network)",
+        path="scheduler.api_private_cidrs",
+        message="the API server has a private endpoint only: run `pulumi up` from "
+        f"{', '.join(str(c) for c in spec.api_private_cidrs)} (inside the network, or through a VPN or "
+        "peering)",
         fix="or list the ranges `pulumi up` runs from in api_public_cidrs",
     )
+
+
+def pool_names_free(ctx: RuleContext) -> Iterator[Finding]:
+    if _kubernetes(ctx) is None:
+        return
+    for path, pool in ctx.pools():
+        if pool.name in RESERVED_POOL_NAMES:
+            yield error(
+                "kubernetes-pool-name-reserved",
+                f"{path}.name",
+                f"{pool.name!r} is the name of the cluster's own system node group",
+                "rename the pool (e.g. 'gpu')",
+            )
 
 
 def storage_reaches_pods(ctx: RuleContext) -> Iterator[Finding]:
@@ -268,5 +309,6 @@ RULES = (
     system_shape_known,
     admins_are_principals,
     existing_network_spans_two_zones,
-    private_endpoint_reach,
+    api_reachable,
+    pool_names_free,
 )

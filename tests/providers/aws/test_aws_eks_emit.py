@@ -48,12 +48,21 @@ def eks() -> Deployment:
     return deploy(example())
 
 
-def test_the_cluster_is_private_logged_and_protected(eks: Deployment) -> None:
-    cluster = eks.one(CLUSTER).inputs
+@pytest.fixture(scope="module")
+def private() -> Deployment:
+    """The example with a private endpoint only, reached from a VPN's range."""
+    cluster = example().model_copy(
+        update={"scheduler": Kubernetes(version="1.35", api_private_cidrs=["10.8.0.0/16"])}
+    )
+    return deploy(cluster)
+
+
+def test_the_cluster_is_private_logged_and_protected(private: Deployment) -> None:
+    registration = private.one(CLUSTER)
+    cluster = registration.inputs
     vpc = cluster["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in vpc or not vpc["publicAccessCidrs"]
-    assert len(vpc["subnetIds"]) == 2, "EKS needs subnets in two zones"
     assert cluster["version"] == "1.35"
     assert cluster["enabledClusterLogTypes"] == [
         "api",
@@ -63,15 +72,50 @@ def test_the_cluster_is_private_logged_and_protected(eks: Deployment) -> None:
         "scheduler",
     ]
     assert cluster["deletionProtection"] is True
+    assert registration.protect is True, "Pulumi refuses to destroy it too, before touching anything"
+    assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}
     assert cluster["accessConfig"]["authenticationMode"] == "API"
-    assert eks.one(OIDC).inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    assert private.one(OIDC).inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    logs = private.one("aws:cloudwatch/logGroup:LogGroup")
+    assert logs.inputs["name"] == "/aws/eks/eks-train/cluster" and logs.inputs["retentionInDays"] == 90
+    assert logs.urn in registration.dependencies, "the log group exists before EKS would make its own"
 
 
-def test_the_control_plane_subnet_is_in_another_zone(eks: Deployment) -> None:
+def test_the_private_endpoint_takes_the_declared_ranges_on_443(private: Deployment) -> None:
+    vpc = private.one(CLUSTER).inputs["vpcConfig"]
+    api_sg = private.named("eks-train-eks-api-sg")
+    assert f"{api_sg.name}-id" in vpc["securityGroupIds"]
+    rules = [r.inputs for r in private.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    api = [r for r in rules if r["securityGroupId"] == f"{api_sg.name}-id"]
+    assert api == [
+        {
+            "securityGroupId": "eks-train-eks-api-sg-id",
+            "ipProtocol": "tcp",
+            "fromPort": 443,
+            "toPort": 443,
+            "cidrIpv4": "10.8.0.0/16",
+            "description": "Kubernetes API from 10.8.0.0/16 (api_private_cidrs)",
+            "tags": api[0].get("tags"),
+        }
+    ]
+
+
+def test_the_control_plane_subnets_are_two_zones_eks_supports(eks: Deployment) -> None:
     subnets = {r.name: r.inputs for r in eks.of_type(SUBNET)}
-    private, second = subnets["eks-train-private"], subnets["eks-train-control-plane"]
-    assert private["availabilityZone"] != second["availabilityZone"]
-    assert second["mapPublicIpOnLaunch"] is False
+    first, second = subnets["eks-train-control-plane-a"], subnets["eks-train-control-plane-b"]
+    assert first["availabilityZone"] != second["availabilityZone"]
+    assert not first["mapPublicIpOnLaunch"] and not second["mapPublicIpOnLaunch"]
+    vpc = eks.one(CLUSTER).inputs["vpcConfig"]
+    assert vpc["subnetIds"] == ["eks-train-control-plane-a-id", "eks-train-control-plane-b-id"]
+    zones = eks.calls_to("aws:index/getAvailabilityZones:getAvailabilityZones")
+    assert zones and set(zones[0].args["excludeZoneIds"]) == {"use1-az3", "usw1-az2", "cac1-az3"}
+    assert eks.named("eks-train-gpu-ng").inputs["subnetIds"] == ["eks-train-private-id"]
+
+
+def test_the_public_endpoint_takes_only_the_declared_ranges(eks: Deployment) -> None:
+    vpc = eks.one(CLUSTER).inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert vpc["endpointPrivateAccess"] is True, "the nodes reach it privately"
 
 
 def test_gpu_pools_are_node_groups_on_their_launch_templates(eks: Deployment) -> None:
@@ -81,6 +125,7 @@ def test_gpu_pools_are_node_groups_on_their_launch_templates(eks: Deployment) ->
     gpu = groups["eks-train-gpu-ng"].inputs
     assert gpu["amiType"] == "AL2023_x86_64_NVIDIA" and gpu["capacityType"] == "ON_DEMAND"
     assert gpu["version"] == "1.35", "the nodes follow the control plane's version"
+    assert gpu["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "MINIMAL"}
     assert gpu["scalingConfig"] == {"desiredSize": 2, "minSize": 2, "maxSize": 2}
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["labels"]["provisioner.dev/pool"] == "gpu"
@@ -192,6 +237,7 @@ def test_public_endpoint_admins_spot_and_secrets_key() -> None:
     vpc = d.one(CLUSTER).inputs["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
     assert d.one(CLUSTER).inputs["deletionProtection"] is False
+    assert not d.one(CLUSTER).protect
     assert d.one(CLUSTER).inputs["encryptionConfig"]["provider"]["keyArn"] == KEY_ARN
     entry = d.one("aws:eks/accessEntry:AccessEntry").inputs
     assert entry["principalArn"] == "arn:aws:iam::123456789012:role/platform"
@@ -227,6 +273,7 @@ def test_capacity_blocks_are_bought_capacity(monkeypatch: Any) -> None:
     target = template["capacityReservationSpecification"]["capacityReservationTarget"]
     assert target["capacityReservationId"] == "cr-0123456789abcdef0"
     assert not d.of_type(PLACEMENT_GROUP), "AWS places a capacity block"
+    assert "version" not in d.named("eks-cb-gpu-ng").inputs, "AWS asks to scale blocks to 0 to upgrade them"
 
 
 def amd_catalog() -> Catalog:
