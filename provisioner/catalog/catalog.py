@@ -89,3 +89,7 @@ class Catalog:
 
     def chart(self, key: str) -> HelmChart | None:
         return self._charts.get(key)
+
+    def fabric_chart(self, fabric: str) -> HelmChart | None:
+        """The device plugin chart of a fabric ('efa'), if the catalog has one."""
+        return next((c for c in self._charts.values() if c.fabric == fabric), None)

@@ -142,6 +142,8 @@ def parse_kubernetes_yaml(text: str) -> tuple[list[ManagedKubernetes], list[Helm
             daemonset_selector=entry["daemonset"],
             source=entry["source"],
             daemonset_name=entry.get("daemonset_name"),
+            fabric=entry.get("fabric"),
+            resource=entry.get("resource"),
         )
         for key, entry in raw["charts"].items()
     ]

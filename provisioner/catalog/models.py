@@ -126,3 +126,7 @@ class HelmChart:
     source: str
     daemonset_name: str | None = None
     """Its name, where the chart runs other daemonsets with the same labels."""
+    fabric: str | None = None
+    """The fabric ('efa') whose device plugin the chart is; None = not a fabric's."""
+    resource: str | None = None
+    """The extended resource a fabric's device plugin advertises ('vpc.amazonaws.com/efa')."""

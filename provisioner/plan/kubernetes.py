@@ -23,10 +23,6 @@ from provisioner.spec import Cluster, GpuVendor, Interconnect, Kubernetes
 
 LABEL_PREFIX = "provisioner.dev"
 GPU_RESOURCE = {GpuVendor.NVIDIA: "nvidia.com/gpu", GpuVendor.AMD: "amd.com/gpu"}
-FABRIC_RESOURCE = {Interconnect.EFA: "vpc.amazonaws.com/efa"}
-"""Extended resource of a fabric's devices, where a device plugin advertises them."""
-FABRIC_CHART = {Interconnect.EFA: "aws-efa-k8s-device-plugin"}
-"""Chart of the device plugin of a fabric. InfiniBand (NVIDIA's network operator) lands with its providers."""
 SYSTEM_ROLE = "system"
 
 
@@ -59,8 +55,19 @@ def node_image(pool: PoolPlan, managed: ManagedKubernetes) -> str:
     return managed.images.get(kind, "unknown")
 
 
-def node_group(pool: PoolPlan, spec: Kubernetes, managed: ManagedKubernetes) -> KubeNodeGroupPlan:
-    fabric = FABRIC_RESOURCE.get(pool.interconnect)
+def fabric_resource(pool: PoolPlan, catalog: Catalog) -> str | None:
+    """The extended resource of the pool's fabric devices, where the catalog has the fabric's device plugin
+    (EFA; InfiniBand's, NVIDIA's network operator, lands with its providers)."""
+    if pool.interconnect is Interconnect.NONE:
+        return None
+    chart = catalog.fabric_chart(pool.interconnect.value)
+    return chart.resource if chart else None
+
+
+def node_group(
+    pool: PoolPlan, spec: Kubernetes, managed: ManagedKubernetes, catalog: Catalog
+) -> KubeNodeGroupPlan:
+    fabric = fabric_resource(pool, catalog)
     return KubeNodeGroupPlan(
         pool=pool.name,
         nodes=pool.nodes,
@@ -100,10 +107,10 @@ def releases(spec: Kubernetes, pools: Sequence[PoolPlan], catalog: Catalog) -> l
             wanted.append(("nvidia-device-plugin", "NVIDIA device plugin", "nvidia.com/gpu"))
     if GpuVendor.AMD in vendors:
         wanted.append(("amd-gpu", "AMD GPU device plugin and node labeller", "amd.com/gpu"))
-    for fabric in sorted({p.interconnect for p in pools}, key=lambda f: f.value):
-        chart_key = FABRIC_CHART.get(fabric)
-        if chart_key:
-            wanted.append((chart_key, f"{fabric.value.upper()} device plugin", FABRIC_RESOURCE[fabric]))
+    for fabric in sorted({p.interconnect.value for p in pools} - {Interconnect.NONE.value}):
+        chart = catalog.fabric_chart(fabric)
+        if chart is not None:
+            wanted.append((chart.key, f"{fabric.upper()} device plugin", chart.resource))
     found = [(catalog.chart(key), purpose, resource) for key, purpose, resource in wanted]
     return [_release(chart, purpose, resource) for chart, purpose, resource in found if chart is not None]
 
@@ -137,7 +144,7 @@ def plan_kubernetes(cluster: Cluster, pools: Sequence[PoolPlan], catalog: Catalo
             cluster, catalog, SYSTEM_ROLE, system.instance_type, system.nodes, system.root_volume_gib
         ),
         system_image=managed.images.get("standard", "unknown"),
-        node_groups=[node_group(p, spec, managed) for p in pools],
+        node_groups=[node_group(p, spec, managed, catalog) for p in pools],
         releases=releases(spec, pools, catalog),
         device_plugin=spec.device_plugin,
         dcgm_exporter=spec.dcgm_exporter,
