@@ -75,9 +75,9 @@ def test_gpu_not_offered_names_where_it_is() -> None:
     assert found.field == "gpu"
     assert "nor by any other provider in the catalog" in found.message
     assert "provider=" not in found.fix
-    other = select_offer(CATALOG, "gcp", "H100", 8, None, None)
+    other = select_offer(CATALOG, "azure", "H100", 8, None, None)
     assert isinstance(other, SelectionProblem)
-    assert other.message == "H100 is not offered on gcp; in the catalog it is on: aws"
+    assert other.message == "H100 is not offered on azure; in the catalog it is on: aws, gcp"
 
 
 def test_explicit_shape() -> None:

@@ -327,9 +327,9 @@ ROWS: list[tuple[str, Mutation, list[tuple[str, str, Severity]], str]] = [
     # provider
     (
         "provider-not-implemented",
-        top(provider="gcp"),
+        top(provider="azure"),
         [("provider-not-implemented", "provider", E), ("gpu-not-offered", "pools[0].gpu", E)],
-        "'gcp'",
+        "'azure'",
     ),
     (
         "options-provider-mismatch",
