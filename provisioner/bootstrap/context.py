@@ -117,10 +117,6 @@ def nccl_settings(fabric: Interconnect) -> tuple[NcclSetting, ...]:
     )
 
 
-_nccl_settings = nccl_settings
-"""The former private name, kept for callers that still use it."""
-
-
 def _driver(pool: PoolPlan) -> tuple[str, str, bool]:
     """(branch, exact version or '', keep the image's driver)."""
     declared = pool.software.nvidia_driver

@@ -224,7 +224,7 @@ def _kubernetes(plan: ClusterPlan) -> KubernetesPlan:
 
 
 def _pool(plan: ClusterPlan, name: str) -> PoolPlan:
-    found = next((p for p in plan.pools if p.name == name), None)
+    found = plan.pool_named(name)
     if found is None:
         raise ValueError(f"node group {name!r} has no pool in the plan of {plan.name!r}")
     return found

@@ -294,6 +294,9 @@ class ClusterPlan(_Frozen):
     def ok(self) -> bool:
         return not any(f.severity.value == "error" for f in self.findings)
 
+    def pool_named(self, name: str) -> PoolPlan | None:
+        return next((p for p in self.pools if p.name == name), None)
+
     @property
     def slurm(self) -> SlurmPlan | None:
         return self.scheduler if isinstance(self.scheduler, SlurmPlan) else None

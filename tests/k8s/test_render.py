@@ -17,7 +17,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from provisioner.bootstrap import context as bootstrap_context
 from provisioner.catalog import Catalog, load_catalog
 from provisioner.cli import app
 from provisioner.k8s.render import (
@@ -321,10 +320,6 @@ def test_a_plan_without_kubernetes_is_an_error() -> None:
     plan = plan_cluster(cluster, catalog())
     with pytest.raises(ValueError, match="no Kubernetes scheduler"):
         manifests(plan)
-
-
-def test_the_node_nccl_settings_are_public_under_both_names() -> None:
-    assert bootstrap_context._nccl_settings is bootstrap_context.nccl_settings
 
 
 def test_render_writes_values_and_manifests_and_lists_them(tmp_path: Path) -> None:

@@ -12,7 +12,15 @@ from typing import Any
 
 from provisioner.k8s.nodeconfig import node_user_data
 from provisioner.plan import ClusterPlan, KubeNodeGroupPlan, KubernetesPlan
-from provisioner.providers.aws.plan import aws_options, child, instance_tags, pool_spec, slug
+from provisioner.providers.aws.plan import (
+    aws_options,
+    child,
+    cidr_ingress_rule,
+    instance_tags,
+    partition_of,
+    pool_spec,
+    slug,
+)
 from provisioner.providers.aws.specs import AwsPlanError, MetadataSpec, PoolSpec, RootVolumeSpec, SgRule
 from provisioner.spec import CapacityKind
 
@@ -133,10 +141,10 @@ def _eks_pool(pool: PoolSpec) -> PoolSpec:
     )
 
 
-def gpu_node_group(
-    name: str, plan: ClusterPlan, k8s: KubernetesPlan, group: KubeNodeGroupPlan
-) -> EksNodeGroupSpec:
-    source = next(p for p in plan.pools if p.name == group.pool)
+def gpu_node_group(name: str, plan: ClusterPlan, group: KubeNodeGroupPlan) -> EksNodeGroupSpec:
+    source = plan.pool_named(group.pool)
+    if source is None:
+        raise AwsPlanError(f"node group {group.pool!r} has no pool in the plan of {plan.name!r}")
     pool = _eks_pool(pool_spec(name, plan, source))
     return EksNodeGroupSpec(
         name=group.pool,
@@ -192,27 +200,18 @@ def system_node_group(name: str, plan: ClusterPlan, k8s: KubernetesPlan) -> EksN
     )
 
 
-def _admin_key(arn: str) -> str:
-    tail = arn.rsplit("/", 1)[-1].lower()
-    return "".join(c if c.isalnum() else "-" for c in tail).strip("-") or "admin"
-
-
 def eks_spec(name: str, plan: ClusterPlan) -> EksSpec:
     k8s = plan.kubernetes
     if k8s is None:
         raise AwsPlanError(f"cluster {plan.name!r} declares no Kubernetes scheduler")
     if not plan.pools:
         raise AwsPlanError(f"cluster {plan.name!r} has no planned pool")
-    partition = (
-        "aws-cn"
-        if plan.region.startswith("cn-")
-        else ("aws-us-gov" if plan.region.startswith("us-gov-") else "aws")
-    )
+    partition = partition_of(plan.region)
     managed = f"arn:{partition}:iam::aws:policy"
     kms = aws_options(plan).kms_key_id
     admins: dict[str, str] = {}
     for arn in k8s.admins:
-        key = _admin_key(arn)
+        key = slug(arn.rsplit("/", 1)[-1])
         while key in admins:
             key = f"{key}-x"
         admins[key] = arn
@@ -220,15 +219,7 @@ def eks_spec(name: str, plan: ClusterPlan) -> EksSpec:
         if IPv4Network(cidr).prefixlen == 0:  # validation reports it as an error; never emit it
             raise AwsPlanError(f"refusing to open the API server to {cidr}")
     api_rules = tuple(
-        SgRule(
-            key=f"api-{slug(cidr)}",
-            direction="ingress",
-            protocol="tcp",
-            from_port=443,
-            to_port=443,
-            description=f"Kubernetes API from {cidr} (api_private_cidrs)",
-            cidr_ipv4=cidr,
-        )
+        cidr_ingress_rule("api", IPv4Network(cidr), 443, "Kubernetes API", "api_private_cidrs")
         for cidr in k8s.api_private_cidrs
     )
     return EksSpec(
@@ -250,7 +241,7 @@ def eks_spec(name: str, plan: ClusterPlan) -> EksSpec:
         log_group_name=f"/aws/eks/{plan.name}/cluster",
         log_retention_days=LOG_RETENTION_DAYS,
         system=system_node_group(name, plan, k8s),
-        node_groups=tuple(gpu_node_group(name, plan, k8s, g) for g in k8s.node_groups),
+        node_groups=tuple(gpu_node_group(name, plan, g) for g in k8s.node_groups),
     )
 
 

@@ -77,6 +77,7 @@ __all__ = [
     "capacity_spec",
     "check_tags",
     "child",
+    "cidr_ingress_rule",
     "cluster_sg_rules",
     "identity_spec",
     "instance_tags",
@@ -178,20 +179,25 @@ def subnet_cidrs(vpc: IPv4Network) -> tuple[str, str]:
     return str(private), str(public)
 
 
-def _ssh_rule(cidr: IPv4Network | IPv6Network) -> SgRule:
-    if cidr.prefixlen == 0:  # validation reports it as an error; never emit it, whatever happens upstream
-        raise AwsPlanError(f"refusing to open SSH to {cidr}: use a narrower range or Session Manager")
+def cidr_ingress_rule(key: str, cidr: IPv4Network | IPv6Network, port: int, what: str, field: str) -> SgRule:
+    """TCP `port` from a declared range (`field`), keyed `{key}-{cidr}`."""
     v4 = isinstance(cidr, IPv4Network)
     return SgRule(
-        key=f"ssh-{slug(str(cidr))}",
+        key=f"{key}-{slug(str(cidr))}",
         direction="ingress",
         protocol="tcp",
-        from_port=22,
-        to_port=22,
-        description=f"SSH from {cidr} (network.ssh_cidrs)",
+        from_port=port,
+        to_port=port,
+        description=f"{what} from {cidr} ({field})",
         cidr_ipv4=str(cidr) if v4 else None,
         cidr_ipv6=None if v4 else str(cidr),
     )
+
+
+def _ssh_rule(cidr: IPv4Network | IPv6Network) -> SgRule:
+    if cidr.prefixlen == 0:  # validation reports it as an error; never emit it, whatever happens upstream
+        raise AwsPlanError(f"refusing to open SSH to {cidr}: use a narrower range or Session Manager")
+    return cidr_ingress_rule("ssh", cidr, 22, "SSH", "network.ssh_cidrs")
 
 
 def cluster_sg_rules(plan: ClusterPlan) -> tuple[SgRule, ...]:

@@ -10,6 +10,7 @@ from provisioner.providers.base import Capability, provider_info
 from provisioner.spec import GpuVendor, Kubernetes, Severity, Software
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error, warning
+from provisioner.validate.rules.support import unknown_support_shape
 
 LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -178,20 +179,14 @@ def vendor_has_image(ctx: RuleContext) -> Iterator[Finding]:
 
 def system_shape_known(ctx: RuleContext) -> Iterator[Finding]:
     spec = _kubernetes(ctx)
-    if spec is None or spec.system_pool.instance_type is None:
+    if spec is None:
         return
-    provider = ctx.cluster.provider.value
-    shape = spec.system_pool.instance_type
-    if ctx.catalog.cpu_shape(provider, shape) is None:
-        info = provider_info(provider)
-        default = info.support_shapes.get("system") if info else None
-        yield warning(
-            "kubernetes-system-shape-unknown",
-            "scheduler.system_pool.instance_type",
-            f"{shape!r} is not a CPU shape the catalog knows for {provider}: its size and price are unknown "
-            "(it is still used)",
-            f"check the spelling, or leave instance_type=None for the default ({default or 'none known'})",
-        )
+    path = "scheduler.system_pool.instance_type"
+    finding = unknown_support_shape(
+        ctx, "kubernetes-system-shape-unknown", path, "system", spec.system_pool.instance_type
+    )
+    if finding is not None:
+        yield finding
 
 
 def admins_are_principals(ctx: RuleContext) -> Iterator[Finding]:

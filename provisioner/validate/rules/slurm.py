@@ -9,6 +9,7 @@ from provisioner.providers.base import Capability, provider_info
 from provisioner.spec import GpuVendor, Lustre, Nfs, Slurm
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error, warning
+from provisioner.validate.rules.support import unknown_support_shape
 
 MIN_VERSION = (23, 11)
 """Oldest Slurm release we build: login nodes run sackd, compute nodes are dynamic and configless."""
@@ -176,22 +177,14 @@ def support_shapes_known(ctx: RuleContext) -> Iterator[Finding]:
     slurm = _slurm(ctx)
     if slurm is None:
         return
-    provider = ctx.cluster.provider.value
     roles = [("controller", slurm.controller.instance_type)]
     if slurm.login is not None:
         roles.append(("login", slurm.login.instance_type))
     for role, shape in roles:
-        if shape is None or ctx.catalog.cpu_shape(provider, shape) is not None:
-            continue
-        info = provider_info(provider)
-        default = info.support_shapes.get(role) if info else None
-        yield warning(
-            "slurm-controller-shape-unknown",
-            f"scheduler.{role}.instance_type",
-            f"{shape!r} is not a CPU shape the catalog knows for {provider}: its size and price are unknown "
-            "(it is still used)",
-            f"check the spelling, or leave instance_type=None for the default ({default or 'none known'})",
-        )
+        path = f"scheduler.{role}.instance_type"
+        finding = unknown_support_shape(ctx, "slurm-controller-shape-unknown", path, role, shape)
+        if finding is not None:
+            yield finding
 
 
 def partition_times(ctx: RuleContext) -> Iterator[Finding]:
