@@ -24,7 +24,8 @@ class SecretRef:
     """Where a node fetches a secret with its instance identity. Never the secret itself."""
 
     store: str
-    """'aws-secretsmanager'."""
+    """'aws-secretsmanager' (id = the secret's ARN or name) or 'gcp-secretmanager' (id = the secret's short id
+    in the node's own project; the node reads its latest version with its service account)."""
     id: str
     region: str
 
@@ -40,9 +41,16 @@ class SlurmWiring:
     """Host name of the controller; '' = `controller_host_name(plan)`, which the controller takes at boot."""
     config_store: str = ""
     """Where the controller reads the configuration it serves: 'aws-ssm' (one parameter per file under
-    `config_path`), kept current by a timer, so a changed configuration reaches a running controller without
-    touching the instance; '' = the files come in the controller's user data (written at its first boot)."""
+    `config_path`), 'gcp-metadata' (one key of the controller's own instance metadata per file, named by
+    `gcp_metadata_key(config_path, file)`), kept current by a timer, so a changed configuration reaches a
+    running controller without touching the instance; '' = the files come in the controller's user data
+    (written at its first boot)."""
     config_path: str = ""
+
+
+def gcp_metadata_key(prefix: str, file_name: str) -> str:
+    """The instance metadata key of one Slurm file on Google Cloud (keys take [A-Za-z0-9_-] only)."""
+    return f"{prefix}-{file_name.replace('.', '-')}"
 
 
 @dataclass(frozen=True, slots=True)
