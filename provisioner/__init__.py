@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         CapacityKind,
         Cluster,
         ContainerRuntime,
+        GcpOptions,
         Interconnect,
         Kubernetes,
         KubernetesSystemPool,
@@ -50,6 +51,7 @@ __all__ = [
     "ClusterPlan",
     "ContainerRuntime",
     "Finding",
+    "GcpOptions",
     "GpuCluster",
     "Interconnect",
     "Kubernetes",
@@ -71,7 +73,8 @@ __all__ = [
 ]
 
 _SPEC = (
-    "AwsOptions Bucket CapacityKind Cluster ContainerRuntime Interconnect Kubernetes KubernetesSystemPool "
+    "AwsOptions GcpOptions Bucket CapacityKind Cluster ContainerRuntime Interconnect Kubernetes "
+    "KubernetesSystemPool "
     "LocalScratch Lustre Network Nfs "
     "NodePool OperatingSystem Slurm SlurmController SlurmLogin SlurmPartition Software"
 )

@@ -14,6 +14,7 @@ from typing import Any
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.settings import get_project, get_stack
 
+from provisioner.program.mocks_gcp import fake_gcp_call, fake_gcp_outputs
 from provisioner.program.sanitize import json_safe
 from provisioner.review.model import LogLine, RecordedResource
 
@@ -93,6 +94,8 @@ def fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> 
         state.setdefault("mountName", _digest(type_, name, "mount", length=8))
         state.setdefault("latestVersion", 1)
         state.setdefault("region", region)
+    if package == "gcp":
+        id_ = fake_gcp_outputs(module, kind, name, inputs, region, state)
     if package == "aws" and module == "ec2" and kind == "Instance":
         state.setdefault("privateIp", fake_private_ip(name))
     if package == "aws" and module == "eks" and kind == "Cluster":
@@ -186,6 +189,9 @@ def fake_kms_key(args: dict[str, Any], region: str) -> dict[str, Any]:
 
 def fake_call(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
     """Results of provider functions (data sources) an emitter may call; {} for anything else."""
+    gcp = fake_gcp_call(token, args, region)
+    if gcp is not None:
+        return gcp
     if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
         return fake_instance_type_offerings(args, region)
     if token == "aws:kms/getKey:getKey":

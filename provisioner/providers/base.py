@@ -108,6 +108,7 @@ def all_providers() -> list[ProviderInfo]:
 
 def _ensure_loaded() -> None:
     if not _REGISTRY:
-        from provisioner.providers import aws
+        from provisioner.providers import aws, gcp
 
         register(aws.INFO)
+        register(gcp.INFO)

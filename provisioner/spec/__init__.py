@@ -11,7 +11,7 @@ from provisioner.spec.enums import (
     Severity,
 )
 from provisioner.spec.network import Network
-from provisioner.spec.options import AwsOptions
+from provisioner.spec.options import AwsOptions, GcpOptions
 from provisioner.spec.pool import NodePool
 from provisioner.spec.scheduler import (
     Kubernetes,
@@ -31,6 +31,7 @@ __all__ = [
     "CapacityKind",
     "Cluster",
     "ContainerRuntime",
+    "GcpOptions",
     "GpuVendor",
     "Interconnect",
     "Kubernetes",

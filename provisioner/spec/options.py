@@ -29,4 +29,39 @@ class AwsOptions(SpecModel):
     ] = Field(default_factory=list)
 
 
-ProviderOptions = AwsOptions
+class GcpOptions(SpecModel):
+    """Knobs only Google Cloud has."""
+
+    provider: Annotated[Literal["gcp"], Field(description="Discriminator.")] = "gcp"
+    project: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+            description="Project to create the cluster in; None = the stack's `gcp:project`.",
+        ),
+    ] = None
+    kms_key: Annotated[
+        str | None,
+        Field(
+            pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+            description="Cloud KMS key (CMEK) for boot disks and buckets; None = Google-managed keys.",
+        ),
+    ] = None
+    filestore_tier: Annotated[
+        Literal["BASIC_HDD", "BASIC_SSD", "ZONAL", "REGIONAL"],
+        Field(description="Filestore service tier of the NFS shares."),
+    ] = "ZONAL"
+    extra_roles: Annotated[
+        list[str],
+        Field(description="Extra project roles for the nodes' service account (least privilege by default)."),
+    ] = Field(default_factory=list)
+    iap_ssh: Annotated[
+        bool,
+        Field(
+            description="Allow SSH from Identity-Aware Proxy's range (35.235.240.0/20) for "
+            "`gcloud compute ssh --tunnel-through-iap`; off by default."
+        ),
+    ] = False
+
+
+ProviderOptions = Annotated[AwsOptions | GcpOptions, Field(discriminator="provider")]
