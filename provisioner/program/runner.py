@@ -38,7 +38,7 @@ from provisioner.review.model import ClusterRun, LogLine, ProgramSource, Recorde
 from provisioner.spec import Cluster
 from provisioner.validate import Finding, error
 
-_KEEP_LOADED = frozenset({"provisioner", "pulumi", "pulumi_aws"})
+_KEEP_LOADED = frozenset({"provisioner", "pulumi", "pulumi_aws", "pulumi_gcp"})
 """Packages never unloaded after a run, even when the program lives next to them."""
 
 
@@ -70,7 +70,7 @@ class _Run:
 
 
 def _run_isolated(target: ProgramTarget) -> RunResult:
-    state = _Run(target, Recorder(target.config.get("aws:region")))
+    state = _Run(target, Recorder(target.config.get("aws:region") or target.config.get("gcp:region")))
     set_session(state.session)
     previous = _current_loop()
     loop = asyncio.new_event_loop()
