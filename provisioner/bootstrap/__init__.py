@@ -1,7 +1,7 @@
 """Boot-time software of the nodes, rendered from `templates/`. Pure: no Pulumi, no network."""
 
 from provisioner.bootstrap.context import NodeContext, node_context
-from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.mounts import LustreMount, NfsMount
 from provisioner.bootstrap.slurm import SecretRef, SlurmLayout, SlurmWiring
 from provisioner.bootstrap.steps import STEPS, Step, steps_for
 from provisioner.bootstrap.userdata import (
@@ -22,6 +22,7 @@ from provisioner.bootstrap.userdata import (
 __all__ = [
     "STEPS",
     "LustreMount",
+    "NfsMount",
     "NodeContext",
     "NodeFile",
     "RenderedPool",

@@ -21,7 +21,13 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("prepare", lambda c: True),
     # OFED first: the NVIDIA driver must be built against it for nvidia-peermem (GPUDirect RDMA)
-    Step("infiniband", lambda c: c.fabric in ("infiniband", "roce", "gpudirect-rdma")),
+    # (Google's GPUDirect-RDMA NICs come with Google's GPU images' RDMA stack; the gpudirect step adds gIB)
+    Step(
+        "infiniband",
+        lambda c: (
+            c.fabric in ("infiniband", "roce") or (c.fabric == "gpudirect-rdma" and c.gpudirect is None)
+        ),
+    ),
     Step("nvidia-driver", lambda c: c.nvidia),
     Step("fabric-manager", lambda c: c.nvidia and c.fabric_manager),
     Step("cuda", lambda c: c.nvidia and bool(c.cuda)),
@@ -31,8 +37,14 @@ STEPS: tuple[Step, ...] = (
     # storage before what keeps its data there (container images, enroot's caches on scratch)
     Step("scratch", lambda c: bool(c.scratch_mount)),
     Step("lustre", lambda c: bool(c.lustre)),
-    Step("shared-home", lambda c: c.slurm is not None and bool(c.slurm.shared_home) and bool(c.lustre)),
+    Step("nfs", lambda c: bool(c.nfs)),
+    Step(
+        "shared-home",
+        lambda c: c.slurm is not None and bool(c.slurm.shared_home) and bool(c.lustre or c.nfs),
+    ),
     Step("container-toolkit", lambda c: c.nvidia and bool(c.container_runtime)),
+    # Google's GPUDirect plugin and RxDM come as container images: after the runtime and the NVIDIA toolkit
+    Step("gpudirect", lambda c: c.nvidia and c.gpudirect is not None),
     Step("dcgm", lambda c: c.nvidia and c.dcgm),
     Step("apptainer", lambda c: c.apptainer),
     Step("enroot", lambda c: c.enroot),

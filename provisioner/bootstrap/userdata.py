@@ -17,7 +17,7 @@ from email.mime.text import MIMEText
 from types import SimpleNamespace
 
 from provisioner.bootstrap.context import NodeContext, node_context, support_context
-from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.mounts import LustreMount, NfsMount
 from provisioner.bootstrap.slurm import (
     SlurmWiring,
     controller_units,
@@ -32,6 +32,7 @@ from provisioner.plan import ClusterPlan, PoolPlan
 
 __all__ = [
     "LustreMount",
+    "NfsMount",
     "NodeFile",
     "RenderedPool",
     "UserDataTooLargeError",
@@ -199,10 +200,12 @@ def render_pool(
     pool: PoolPlan,
     lustre: Sequence[LustreMount],
     slurm: SlurmWiring | None = None,
+    nfs: Sequence[NfsMount] = (),
 ) -> RenderedPool:
-    """A GPU pool's nodes; with `slurm` (the cluster has a Slurm scheduler), they join it as compute nodes."""
+    """A GPU pool's nodes; with `slurm` (the cluster has a Slurm scheduler), they join it as compute nodes.
+    `lustre` and `nfs`: the shared filesystems to mount, known after deploy."""
     slurm_ctx = None if slurm is None else slurm_node_context(plan, "gpu", slurm, pool)
-    ctx = node_context(plan, pool, tuple(lustre), slurm_ctx)
+    ctx = node_context(plan, pool, tuple(lustre), slurm_ctx, tuple(nfs))
     health = node_health_script(plan, pool, scontrol="/usr/bin/scontrol") if slurm_ctx else None
     files = node_files(ctx, node_metadata(plan, pool), slurm_files(ctx, health))
     cloud_config = render_cloud_config(ctx, files)
@@ -214,12 +217,16 @@ def support_metadata(plan: ClusterPlan, role: str) -> dict[str, object]:
 
 
 def render_support(
-    plan: ClusterPlan, role: str, lustre: Sequence[LustreMount], wiring: SlurmWiring
+    plan: ClusterPlan,
+    role: str,
+    lustre: Sequence[LustreMount],
+    wiring: SlurmWiring,
+    nfs: Sequence[NfsMount] = (),
 ) -> RenderedPool:
     """A scheduler's CPU node: role 'controller' (slurmctld, slurmdbd) or 'login' (sackd, for users)."""
     if role not in ("controller", "login"):
         raise ValueError(f"unknown support role {role!r}: 'controller' or 'login'")
-    ctx = support_context(plan, role, tuple(lustre), slurm_node_context(plan, role, wiring))
+    ctx = support_context(plan, role, tuple(lustre), slurm_node_context(plan, role, wiring), tuple(nfs))
     files = node_files(ctx, support_metadata(plan, role), slurm_files(ctx, None))
     cloud_config = render_cloud_config(ctx, files)
     return RenderedPool(files, cloud_config, cloud_config)
@@ -280,10 +287,11 @@ def render_user_data(
     lustre: Sequence[LustreMount],
     limit: int | None = None,
     slurm: SlurmWiring | None = None,
+    nfs: Sequence[NfsMount] = (),
 ) -> str:
     """The pool's user data: our cloud-config, or a multipart document of it and the user's own part.
     With `limit`, checks that it fits (gzipped if it has to)."""
-    rendered = render_pool(plan, pool, lustre, slurm)
+    rendered = render_pool(plan, pool, lustre, slurm, nfs)
     extra = pool.software.extra_user_data
     what = f"pool {pool.name!r} of cluster {plan.name!r}"
     return _checked(rendered, extra, limit, what, (plan.name, pool.name))
@@ -295,7 +303,8 @@ def render_support_user_data(
     lustre: Sequence[LustreMount],
     wiring: SlurmWiring,
     limit: int | None = None,
+    nfs: Sequence[NfsMount] = (),
 ) -> str:
     """The user data of a scheduler's support node (see `render_support`), checked against `limit`."""
-    rendered = render_support(plan, role, lustre, wiring)
+    rendered = render_support(plan, role, lustre, wiring, nfs)
     return _checked(rendered, None, limit, f"slurm {role} of cluster {plan.name!r}", (plan.name, role))

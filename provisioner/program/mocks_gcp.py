@@ -57,6 +57,10 @@ def fake_gcp_outputs(
             where = "global"
         link = _self_link(project, kind, resource, where)
         state.setdefault("selfLink", link)
+        if kind in ("InstanceTemplate", "RegionInstanceTemplate"):
+            state.setdefault(
+                "selfLinkUnique", f"{link}?uniqueId={int(_digest('template', name, length=12), 16)}"
+            )
         if kind == "InstanceGroupManager":
             state.setdefault("instanceGroup", link.replace("instanceGroupManagers", "instanceGroups"))
         if kind == "Instance":
@@ -67,6 +71,8 @@ def fake_gcp_outputs(
             state.setdefault("instanceId", str(int(_digest("instance", name, length=12), 16)))
         if kind == "GlobalAddress" and not inputs.get("address"):
             state["address"] = "172.24.0.0"
+        if kind == "Address" and not inputs.get("address"):
+            state["address"] = fake_address(name, "address")
         return f"projects/{project}/{where}/{kind.lower()}s/{resource}"
     if module == "serviceaccount" and kind == "Account":
         account = str(inputs.get("accountId") or resource)

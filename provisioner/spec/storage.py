@@ -37,8 +37,11 @@ class Nfs(SpecModel):
     mount_point: MountPoint = "/home/shared"
     capacity_gib: Annotated[
         int | None,
-        Field(gt=0, description="Capacity in GiB where the service is provisioned (Filestore); None = the "
-              "tier's minimum. Elastic services (EFS) ignore it."),
+        Field(
+            gt=0,
+            description="Capacity in GiB where the service is provisioned (Filestore); None = the "
+            "tier's minimum. Elastic services (EFS) ignore it.",
+        ),
     ] = None
     protect: Annotated[bool, Field(description="Refuse to delete it with the cluster (Pulumi protect).")] = (
         True

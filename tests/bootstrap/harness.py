@@ -52,7 +52,7 @@ from provisioner.bootstrap import (
     render_support,
 )
 from provisioner.bootstrap.context import support_context
-from provisioner.bootstrap.mounts import LustreMount
+from provisioner.bootstrap.mounts import LustreMount, NfsMount
 from provisioner.bootstrap.slurm import slurm_node_context
 from provisioner.catalog import Catalog
 from provisioner.plan import ClusterPlan
@@ -716,6 +716,7 @@ class Node:
         lustre: tuple[LustreMount, ...] = (),
         slurm: SlurmWiring | None = None,
         role: str = "gpu",
+        nfs: tuple[NfsMount, ...] = (),
     ) -> None:
         self.tmp = tmp_path
         self.root = tmp_path / "root"
@@ -724,14 +725,15 @@ class Node:
         self.sysbin = tmp_path / "sysbin"
         pool = plan.pools[pool_index]
         if slurm is None:
-            self.ctx = node_context(plan, pool, tuple(lustre))
+            self.ctx = node_context(plan, pool, tuple(lustre), None, nfs)
             self.files = {f.path: f for f in node_files(self.ctx, node_metadata(plan, pool))}
         elif role == "gpu":  # a compute node of a Slurm cluster
-            self.ctx = node_context(plan, pool, tuple(lustre), slurm_node_context(plan, "gpu", slurm, pool))
-            self.files = {f.path: f for f in render_pool(plan, pool, lustre, slurm).files}
+            slurm_ctx = slurm_node_context(plan, "gpu", slurm, pool)
+            self.ctx = node_context(plan, pool, tuple(lustre), slurm_ctx, nfs)
+            self.files = {f.path: f for f in render_pool(plan, pool, lustre, slurm, nfs).files}
         else:  # a Slurm support node: "controller" or "login"
-            self.ctx = support_context(plan, role, tuple(lustre), slurm_node_context(plan, role, slurm))
-            self.files = {f.path: f for f in render_support(plan, role, lustre, slurm).files}
+            self.ctx = support_context(plan, role, tuple(lustre), slurm_node_context(plan, role, slurm), nfs)
+            self.files = {f.path: f for f in render_support(plan, role, lustre, slurm, nfs).files}
         for f in self.files.values():
             target = self.root / f.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ from provisioner.bootstrap import (
     render_user_data,
     user_data_payload,
 )
+from provisioner.bootstrap.mounts import NfsMount
 from provisioner.catalog import Catalog, load_catalog
 from provisioner.plan import ClusterPlan, PoolPlan, plan_cluster
 from provisioner.providers.base import provider_info
@@ -51,7 +52,9 @@ from provisioner.spec import (
     Interconnect,
     LocalScratch,
     Lustre,
+    Nfs,
     NodePool,
+    Slurm,
     Software,
 )
 
@@ -237,8 +240,58 @@ def matrix_cases() -> tuple[Case, ...]:
     return tuple(cases)
 
 
+GCP_WIRING = SlurmWiring(
+    controller_addr="10.0.0.10",
+    munge_key=SecretRef("gcp-secretmanager", "matrix-munge-key", ""),
+    db_password=SecretRef("gcp-secretmanager", "matrix-db-password", ""),
+    config_store="gcp-metadata",
+    config_path="matrix-slurm",
+)
+"""What a GCP emitter passes: Secret Manager ids and the controller's metadata prefix (never values)."""
+GCP_SHAPES = {
+    "a3-highgpu-8g": "H100",
+    "a3-megagpu-8g": "H100",
+    "a3-ultragpu-8g": "H200",
+    "a4-highgpu-8g": "B200",
+}
+
+
+@cache
+def gcp_cases() -> tuple[Case, ...]:
+    """A Slurm cluster on Google Cloud with a pool per GPUDirect shape, Filestore and Managed Lustre."""
+    pools = [
+        NodePool(name=f"p{i}", gpu=gpu, nodes=2, instance_type=t)
+        for i, (t, gpu) in enumerate(GCP_SHAPES.items())
+    ]
+    cluster = Cluster(
+        name="matrix",
+        provider="gcp",
+        region="us-central1",
+        pools=pools,
+        storage=[Nfs(), Lustre(mount_point="/lustre")],
+        scheduler=Slurm(accounting=True),
+    )
+    plan = plan_cluster(cluster, load_catalog())
+    assert len(plan.pools) == len(GCP_SHAPES), [f.render() for f in plan.findings]
+    lustre = (LustreMount("10.2.0.3", "lfs", "/lustre"),)
+    nfs = [NfsMount("10.1.0.2", "/home", "/home/shared")]
+    cases = []
+    for pool in plan.pools:
+        rendered = render_pool(plan, pool, lustre, GCP_WIRING, nfs)
+        cases.append(
+            Case(
+                f"gcp/{pool.instance_type}", plan, pool, lustre, tuple(rendered.files), rendered.cloud_config
+            )
+        )
+    for role in ("controller", "login"):
+        rendered = render_support(plan, role, lustre, GCP_WIRING, nfs)
+        files = tuple(rendered.files)
+        cases.append(Case(f"gcp/{role}", plan, plan.pools[0], lustre, files, rendered.cloud_config, role))
+    return tuple(cases)
+
+
 def all_cases() -> tuple[Case, ...]:
-    return example_cases() + matrix_cases()
+    return example_cases() + matrix_cases() + gcp_cases()
 
 
 def test_the_matrix_covers_every_step() -> None:

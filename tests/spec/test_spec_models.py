@@ -14,6 +14,7 @@ from provisioner import (
     CapacityKind,
     Cluster,
     ContainerRuntime,
+    GcpOptions,
     Interconnect,
     LocalScratch,
     Lustre,
@@ -275,8 +276,11 @@ def test_networks_must_be_written_as_text(value: object) -> None:
 def test_options_are_discriminated_by_provider() -> None:
     assert cluster(options=AwsOptions(kms_key_id="alias/k")).options == AwsOptions(kms_key_id="alias/k")
     assert cluster(options={"provider": "aws"}).options == AwsOptions()
+    assert cluster(options={"provider": "gcp", "project": "p-123456"}).options == GcpOptions(
+        project="p-123456"
+    )
     with pytest.raises(ValidationError):
-        cluster(options={"provider": "gcp"})
+        cluster(options={"provider": "azure"})
     with pytest.raises(ValidationError):
         cluster(options={"provider": "aws", "custom": {"anything": 1}})
 

@@ -64,10 +64,10 @@ def spec_findings(raw: object, prefix: str = "") -> list[Finding]:
             "'office'",
         ),
         (
-            {**declaration(), "options": {"provider": "gcp"}},
-            "spec-literal-error",
-            "options.provider",
-            "'gcp'",
+            {**declaration(), "options": {"provider": "azure"}},
+            "spec-union-tag-invalid",
+            "options",
+            "'azure'",
         ),
         ({**declaration(), "scheduler": "slurm"}, "spec-model-attributes-type", "scheduler", "'slurm'"),
         (

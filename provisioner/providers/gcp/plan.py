@@ -13,15 +13,14 @@ from ipaddress import IPv4Network, ip_network
 from provisioner.plan import ClusterPlan, PoolPlan
 from provisioner.providers.gcp import MAX_LABELS_PER_RESOURCE
 from provisioner.providers.gcp.compute_plan import NODE_ROLES, template_spec
+from provisioner.providers.gcp.limits import FILESTORE_MIN_GIB, LUSTRE_MIN_GIB
 from provisioner.providers.gcp.network_plan import HOST_MTU, FabricLayout, VpcSpec, fabric_layout
 from provisioner.providers.gcp.specs import (
     FABRIC_RANGE,
-    FILESTORE_MIN_GIB,
     GKE_PODS_RANGE,
     GKE_SERVICES_RANGE,
     HYPERDISK_BOOT,
     IAP_RANGE,
-    LUSTRE_MIN_GIB,
     LUSTRE_PORTS,
     PRIVATE_SERVICES_RANGE,
     RESERVED_RANGES,

@@ -6,10 +6,7 @@ Facts used, recalled unless a page is named (the session that wrote this had no 
   at most 63 characters, keys starting with a letter, at most 64 labels a resource.
 - Boot disks: A3 Mega, A3 Ultra and A4 boot only from Hyperdisk (hyperdisk-balanced); the others take
   pd-balanced.
-- Filestore minimum capacities: BASIC_HDD 1 TiB, BASIC_SSD 2.5 TiB, ZONAL and REGIONAL 1 TiB.
-- Managed Lustre (cloud.google.com/managed-lustre/docs/quotas, as mirrored; read 2026-12-02): minimum capacity
-  per throughput tier 72,000 GiB at 125 MB/s/TiB, 36,000 at 250, 18,000 at 500, 9,000 at 1,000 (an older copy
-  of the page doubles each); instances join the VPC through private services access.
+- Filestore and Managed Lustre minimum capacities: see `limits.py`.
 - Identity-Aware Proxy's TCP forwarding comes from 35.235.240.0/20.
 """
 
@@ -36,8 +33,6 @@ RESERVED_RANGES = {
 }
 """Ranges the adapter uses besides the host network: `network.cidr` must not overlap them."""
 HYPERDISK_BOOT = ("a3-megagpu-", "a3-ultragpu-", "a4-highgpu-", "a4x-")
-FILESTORE_MIN_GIB = {"BASIC_HDD": 1024, "BASIC_SSD": 2560, "ZONAL": 1024, "REGIONAL": 1024}
-LUSTRE_MIN_GIB = {125: 72000, 250: 36000, 500: 18000, 1000: 9000}
 LUSTRE_PORTS = ((988, 988),)
 """Lustre's LNet port (recalled from Google's Managed Lustre networking page)."""
 BUCKET_ROLE = "roles/storage.objectUser"

@@ -3,7 +3,8 @@
 from collections.abc import Iterator
 
 from provisioner.catalog.select import Selection
-from provisioner.spec import Lustre
+from provisioner.providers.gcp.limits import FILESTORE_MIN_GIB, LUSTRE_MIN_GIB
+from provisioner.spec import GcpOptions, Lustre, Nfs, ProviderName
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error, warning
 
@@ -38,6 +39,9 @@ def mount_points(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def lustre_size(ctx: RuleContext) -> Iterator[Finding]:
+    if ctx.cluster.provider is ProviderName.GCP:
+        yield from managed_lustre_size(ctx)
+        return
     for i, item in enumerate(ctx.cluster.storage):
         if not isinstance(item, Lustre):
             continue
@@ -59,6 +63,48 @@ def lustre_size(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
+def managed_lustre_size(ctx: RuleContext) -> Iterator[Finding]:
+    """Google Cloud Managed Lustre: a throughput tier, and at least that tier's minimum capacity."""
+    for i, item in enumerate(ctx.cluster.storage):
+        if not isinstance(item, Lustre):
+            continue
+        tier = item.throughput_mib_per_tib
+        if tier not in LUSTRE_MIN_GIB:
+            yield error(
+                "lustre-throughput-invalid",
+                f"storage[{i}].throughput_mib_per_tib",
+                f"{tier}: Managed Lustre's throughput tiers are {list(LUSTRE_MIN_GIB)} MB/s per TiB",
+                "use one of the tiers",
+            )
+            continue
+        minimum = LUSTRE_MIN_GIB[tier]
+        if item.capacity_gib < minimum:
+            yield error(
+                "lustre-capacity-invalid",
+                f"storage[{i}].capacity_gib",
+                f"{item.capacity_gib} GiB: Managed Lustre at {tier} MB/s per TiB starts at {minimum} GiB",
+                f"use capacity_gib={minimum} or more, or a faster tier with a smaller minimum "
+                f"(1000 MB/s per TiB from {LUSTRE_MIN_GIB[1000]} GiB)",
+            )
+
+
+def nfs_size(ctx: RuleContext) -> Iterator[Finding]:
+    """Filestore is provisioned: at least its tier's minimum capacity."""
+    if ctx.cluster.provider is not ProviderName.GCP:
+        return
+    options = ctx.cluster.options
+    tier = options.filestore_tier if isinstance(options, GcpOptions) else GcpOptions().filestore_tier
+    minimum = FILESTORE_MIN_GIB[tier]
+    for i, item in enumerate(ctx.cluster.storage):
+        if isinstance(item, Nfs) and item.capacity_gib is not None and item.capacity_gib < minimum:
+            yield error(
+                "nfs-capacity-invalid",
+                f"storage[{i}].capacity_gib",
+                f"{item.capacity_gib} GiB: Filestore {tier} starts at {minimum} GiB",
+                f"use capacity_gib={minimum} or more, or leave it out for the minimum",
+            )
+
+
 def scratch_has_disks(ctx: RuleContext) -> Iterator[Finding]:
     if not any(item.kind == "scratch" for item in ctx.cluster.storage):
         return
@@ -77,4 +123,4 @@ def scratch_has_disks(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-RULES = (mount_points, lustre_size, scratch_has_disks)
+RULES = (mount_points, lustre_size, nfs_size, scratch_has_disks)

@@ -61,7 +61,8 @@ class Deployment:
         return found[0]
 
     def named(self, name: str) -> RecordedResource:
-        found = [r for r in self.resources if r.name == name]
+        """The cloud resource of that name (components may share it: they have another type)."""
+        found = [r for r in self.resources if r.name == name and not r.type.startswith("provisioner:")]
         assert len(found) == 1, f"expected one resource named {name}, got {[r.name for r in self.resources]}"
         return found[0]
 
