@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.program.runner import run_program
+from provisioner.providers.base import implemented
 from provisioner.review.model import EXIT_OK, RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,12 @@ def test_it_plans_offline_without_errors(planned: tuple[Path, RunResult]) -> Non
     assert result.exit_code == EXIT_OK, [f.render() for f in result.all_findings()]
     assert result.clusters and all(run.emitted for run in result.clusters)
     for run in result.clusters:
-        groups = {"aws:autoscaling/group:Group", "aws:eks/nodeGroup:NodeGroup"}  # bare/Slurm pools, EKS
+        groups = {  # bare and Slurm pools, EKS and GKE node pools: groups, never one resource per node
+            "aws:autoscaling/group:Group",
+            "aws:eks/nodeGroup:NodeGroup",
+            "gcp:compute/instanceGroupManager:InstanceGroupManager",
+            "gcp:container/nodePool:NodePool",
+        }
         assert any(r.type in groups for r in run.resources)
         assert run.plan.cost.per_hour is not None and run.plan.cost.per_hour > 0
 
@@ -73,7 +79,8 @@ def test_the_cli_plans_it_offline(path: Path) -> None:
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PULUMI_"))}
+    credentials = ("AWS_", "PULUMI_", "GOOGLE_", "CLOUDSDK_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(credentials)}
     env["PATH"] = str(Path(sys.executable).parent)
     done = subprocess.run(
         [sys.executable, "-m", "provisioner.cli", "plan", str(path.relative_to(ROOT)), "--format", "json"],
@@ -88,5 +95,5 @@ def test_the_cli_plans_it_offline(path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["schema_version"] >= 1
     for cluster in report["clusters"]:
-        assert cluster["provider"] == "aws"
+        assert cluster["provider"] in implemented()
         assert cluster["pools"] and cluster["resources"] and cluster["cost"]["per_hour"] > 0

@@ -80,6 +80,8 @@ def _offer(row: dict[str, str]) -> Offer:
         nvswitch=row["nvswitch"] == "true",
         price=price,
         regions=frozenset(row["regions"].split()),
+        zones=frozenset((row.get("zones") or "").split()),
+        attached_accelerator=row.get("attached_accelerator") or None,
     )
 
 
@@ -165,7 +167,7 @@ def load_catalog() -> Catalog:
                 ImageDefault(
                     provider=provider,
                     os=os_name,
-                    ssm_parameter=raw.get("ssm_parameter"),
+                    lookup=raw.get("ssm_parameter") or raw.get("image_family"),
                     nvidia_driver=raw.get("nvidia_driver"),
                     description=raw["description"],
                 )

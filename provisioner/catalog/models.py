@@ -56,6 +56,15 @@ class Offer:
     nvswitch: bool
     price: Price | None
     regions: frozenset[str] = field(default_factory=frozenset)
+    zones: frozenset[str] = field(default_factory=frozenset)
+    """Zones where the shape is offered (empty = not recorded: any zone of its regions)."""
+    attached_accelerator: str | None = None
+    """The accelerator type attached to a general-purpose machine type (Google Cloud's N1 + nvidia-tesla-t4);
+    None = the GPUs come with the shape."""
+
+    def zones_in(self, region: str) -> list[str]:
+        """The recorded zones of one region, sorted."""
+        return sorted(z for z in self.zones if z.rsplit("-", 1)[0] == region)
 
     @property
     def is_gpu(self) -> bool:
@@ -70,7 +79,8 @@ class Offer:
 class ImageDefault:
     provider: str
     os: str
-    ssm_parameter: str | None
+    lookup: str | None
+    """How the image is found at deploy time: an SSM public parameter (AWS), an image family (GCP)."""
     nvidia_driver: str | None
     description: str
 

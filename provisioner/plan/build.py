@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from provisioner.catalog import Catalog, GpuModel
+from provisioner.catalog import Catalog, GpuModel, Offer
 from provisioner.catalog.select import Selection, select_for_pool
 from provisioner.plan.kubernetes import plan_kubernetes
 from provisioner.plan.models import (
@@ -18,6 +18,7 @@ from provisioner.plan.models import (
     SupportNodePlan,
 )
 from provisioner.plan.slurm import plan_slurm
+from provisioner.providers.base import provider_info
 from provisioner.spec import CapacityKind, Cluster, GpuVendor, Interconnect, NodePool
 from provisioner.validate import validate
 
@@ -37,7 +38,7 @@ def _software(
     return SoftwarePlan(
         os=software.os,
         image=software.image,
-        image_lookup=image.ssm_parameter if image else None,
+        image_lookup=image.lookup if image else None,
         nvidia_driver=software.nvidia_driver,
         image_driver=image.nvidia_driver if image else None,
         cuda=software.cuda,
@@ -59,6 +60,14 @@ def _placement(pool: NodePool, nodes: int, interconnect: Interconnect) -> str | 
     if nodes < 2 or interconnect is Interconnect.NONE or reserved or pool.placement_group:
         return None
     return "cluster"
+
+
+def _zone(cluster: Cluster, pool: NodePool, offer: Offer) -> str | None:
+    if pool.zone is not None:
+        return pool.zone
+    info = provider_info(cluster.provider.value)
+    zones = offer.zones_in(cluster.region) if info is not None and info.zonal_pools else []
+    return zones[0] if zones else None
 
 
 def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None:
@@ -91,7 +100,8 @@ def _pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> PoolPlan | None
         placement_group=pool.placement_group,
         capacity=pool.capacity,
         reservation_id=pool.reservation_id,
-        zone=pool.zone,
+        zone=_zone(cluster, pool, offer),
+        attached_accelerator=offer.attached_accelerator,
         root_volume_gib=pool.root_volume_gib,
         local_scratch=scratch if offer.local_nvme_gb > 0 else None,
         price_per_node_hour=offer.price.per_hour if offer.price else None,

@@ -70,7 +70,13 @@ class PoolPlan(_Frozen):
     placement_group: Annotated[str | None, Field(description="Existing placement group to launch into.")]
     capacity: CapacityKind
     reservation_id: str | None
-    zone: str | None
+    zone: Annotated[
+        str | None, Field(description="The pool's zone: declared, or the catalog's first on zonal providers.")
+    ]
+    attached_accelerator: Annotated[
+        str | None,
+        Field(description="Accelerator attached to a general-purpose shape (GCP N1 + T4); None = built in."),
+    ] = None
     root_volume_gib: int
     local_scratch: Annotated[str | None, Field(description="Mount point of striped local NVMe, if any.")]
     price_per_node_hour: Annotated[

@@ -53,6 +53,9 @@ class ProviderInfo:
     """Largest user data the provider accepts, in bytes before encoding."""
     support_shapes: dict[str, str] = field(default_factory=dict)
     """Default CPU shape per support role ('controller', 'login') of a scheduler."""
+    zonal_pools: bool = False
+    """A pool lives in one zone: when it names none, the plan picks the first zone of the region where the
+    catalog records its shape (Google Cloud)."""
 
     def unsupported(self, capability: Capability) -> str | None:
         if capability not in self.capabilities:

@@ -203,7 +203,7 @@ def test_cuda_floors_and_images() -> None:
     assert floors == sorted(floors), "a newer CUDA never needs an older driver"
     image = CATALOG.image("aws", "ubuntu-22.04")
     assert image is not None
-    assert image.ssm_parameter and image.ssm_parameter.startswith("/aws/service/")
+    assert image.lookup and image.lookup.startswith("/aws/service/")
     assert image.nvidia_driver == "570.133.20"
     assert CATALOG.image("aws", "rocky-9") is None
 

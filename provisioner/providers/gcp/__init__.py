@@ -36,4 +36,5 @@ INFO = ProviderInfo(
     # metadata: 256 KB per value (user-data is one value), 512 KB in all (../shared/reference/README.md)
     user_data_limit=256 * 1024,
     support_shapes={"controller": "n2-standard-8", "login": "n2-standard-4", "system": "e2-standard-4"},
+    zonal_pools=True,
 )

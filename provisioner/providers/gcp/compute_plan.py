@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 from provisioner.errors import ProvisionerError
 from provisioner.plan import PoolPlan
+from provisioner.providers.gcp.limits import WORKLOAD_POLICY_SHAPES
 from provisioner.spec import CapacityKind
 
 METADATA_VALUE_LIMIT = 256 * 1024
 METADATA_TOTAL_LIMIT = 512 * 1024
-CLUSTERED_GPU_FAMILIES = ("a3-highgpu-8g", "a3-megagpu-8g", "a3-ultragpu-8g", "a4-highgpu-8g")
-"""Shapes whose MIGs are placed by a workload policy."""
+CLUSTERED_GPU_FAMILIES = WORKLOAD_POLICY_SHAPES
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 SECURE_METADATA = {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "serial-port-enable": "FALSE"}
 NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
@@ -90,8 +90,9 @@ def scheduling(pool: PoolPlan) -> SchedulingSpec:
 
 
 def placement(pool: PoolPlan) -> PlacementSpec | None:
-    """A multi-node pool gets a placement policy unless reserved capacity (already colocated) serves it."""
-    if pool.nodes < 2 or pool.reservation_id:
+    """A multi-node pool gets a placement policy unless reserved capacity (already colocated) serves it, or
+    its GPUs are attached to an N1 machine (a series compact placement does not take; recalled)."""
+    if pool.nodes < 2 or pool.reservation_id or pool.attached_accelerator:
         return None
     return PlacementSpec("workload" if pool.instance_type in CLUSTERED_GPU_FAMILIES else "compact")
 

@@ -217,13 +217,9 @@ def disk_spec(plan: ClusterPlan, pool: PoolPlan) -> DiskSpec:
 
 
 def accelerator_spec(pool: PoolPlan) -> AcceleratorSpec | None:
-    attached = getattr(pool, "attached_accelerator", False)
-    kind = getattr(pool, "accelerator_type", None)
-    if not attached:
+    if pool.attached_accelerator is None:
         return None
-    if not kind:
-        raise GcpPlanError(f"pool {pool.name!r}: {pool.instance_type} needs an accelerator type")
-    return AcceleratorSpec(kind, pool.gpus_per_node)
+    return AcceleratorSpec(pool.attached_accelerator, pool.gpus_per_node)
 
 
 def pool_spec(name: str, plan: ClusterPlan, pool: PoolPlan, layout: FabricLayout) -> PoolSpec:

@@ -7,6 +7,7 @@ from provisioner.validate.findings import Finding
 from provisioner.validate.rules import (
     access,
     aws,
+    gcp,
     gpus,
     kubernetes,
     names,
@@ -26,6 +27,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *storage.RULES,
     *access.RULES,
     *aws.RULES,
+    *gcp.RULES,
     *slurm.RULES,
     *kubernetes.RULES,
 )

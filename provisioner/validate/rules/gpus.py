@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 
 from provisioner.catalog.select import Selection
-from provisioner.spec import CapacityKind, Interconnect
+from provisioner.spec import CapacityKind, Interconnect, ProviderName
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error, warning
 
@@ -71,6 +71,12 @@ def _fabric(path: str, asked: Interconnect, chosen: Selection) -> Iterator[Findi
         )
 
 
+def _zone_example(ctx: RuleContext, letter: str = "a") -> str:
+    """A zone name of the region as the provider spells them: us-east-1a on AWS, us-central1-a on GCP."""
+    separator = "-" if ctx.cluster.provider is ProviderName.GCP else ""
+    return f"{ctx.cluster.region}{separator}{letter}"
+
+
 def capacity(ctx: RuleContext) -> Iterator[Finding]:
     for path, pool in ctx.pools():
         if pool.capacity in _NEEDS_ID and not pool.reservation_id:
@@ -93,14 +99,14 @@ def capacity(ctx: RuleContext) -> Iterator[Finding]:
                 f"{path}.zone",
                 f"capacity={pool.capacity.value!r} launches only in the zone its reservation lives in, "
                 "and the network created for the cluster has to be put there",
-                f'set zone= to the reservation\'s zone (e.g. zone="{ctx.cluster.region}b")',
+                f'set zone= to the reservation\'s zone (e.g. zone="{_zone_example(ctx, "b")}")',
             )
         if pool.zone is not None and not pool.zone.startswith(ctx.cluster.region):
             yield error(
                 "zone-not-in-region",
                 f"{path}.zone",
                 f"zone {pool.zone!r} is not in region {ctx.cluster.region!r}",
-                f"use a zone of {ctx.cluster.region} (e.g. {ctx.cluster.region}a), or drop zone=",
+                f"use a zone of {ctx.cluster.region} (e.g. {_zone_example(ctx)}), or drop zone=",
             )
 
 

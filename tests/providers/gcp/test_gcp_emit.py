@@ -20,9 +20,12 @@ from gcp_harness import (
     make_cluster,
 )
 
+from provisioner.catalog import shipped_catalog
+from provisioner.plan import plan_cluster
 from provisioner.providers.gcp.compute_plan import METADATA_TOTAL_LIMIT, METADATA_VALUE_LIMIT
 from provisioner.spec import Bucket, GcpOptions, Lustre, Network, Nfs, Software
 
+CATALOG = shipped_catalog()
 IMAGE = "projects/deeplearning-platform-release/global/images/family/common-cu128-ubuntu-2204-nvidia-570"
 """An explicit image: these tests check the layout, not the catalog's default image."""
 
@@ -33,11 +36,13 @@ FAMILIES = [
     ("a3-megagpu-8g", "H100", "gpudirect-tcpxo", 9, 8, {"GVNIC"}, "workload"),
     ("a3-ultragpu-8g", "H200", "gpudirect-rdma", 10, 2, {"GVNIC", "MRDMA"}, "workload"),
     ("a4-highgpu-8g", "B200", "gpudirect-rdma", 10, 2, {"GVNIC", "MRDMA"}, "workload"),
+    ("g2-standard-24", "L4", "none", 1, 0, {"GVNIC"}, "compact"),
+    ("n1-standard-8", "T4", "none", 1, 0, {"GVNIC"}, None),
 ]
 
 
 def family_cluster(shape: str, gpu: str, nodes: int = 2, **cluster: Any) -> Deployment:
-    pool = gpu_pool(gpu=gpu, instance_type=shape, nodes=nodes, software=Software(image=IMAGE))
+    pool = gpu_pool(gpu=gpu, instance_type=shape, nodes=nodes, zone=None, software=Software(image=IMAGE))
     return deploy(make_cluster(pools=[pool], **cluster))
 
 
@@ -64,7 +69,7 @@ def test_nics_and_networks_per_family(family: tuple[tuple[Any, ...], Deployment]
 def test_rdma_network_uses_the_zones_roce_profile() -> None:
     d = family_cluster("a3-ultragpu-8g", "H200")
     rdma = d.inputs(d.named("llm-net-rdma"))
-    assert rdma["networkProfile"] == "projects/llm-project-1/global/networkProfiles/us-central1-a-vpc-roce"
+    assert rdma["networkProfile"] == "projects/llm-project-1/global/networkProfiles/us-central1-b-vpc-roce"
     assert rdma["mtu"] == 8896
     assert len([s for s in d.of_type(SUBNET) if s.name.startswith("llm-subnet-rdma-")]) == 8
     # the RoCE network takes no firewall rules (it allows its own traffic)
@@ -75,6 +80,9 @@ def test_rdma_network_uses_the_zones_roce_profile() -> None:
 
 def test_placement_per_family(family: tuple[tuple[Any, ...], Deployment]) -> None:
     (*_, placement), d = family
+    if placement is None:  # N1: compact placement does not take the series; its T4s are attached
+        assert not d.of_type(POLICY) and "resourcePolicies" not in d.template("gpu")
+        return
     policy = d.inputs(d.one(POLICY))
     if placement == "workload":
         assert policy["workloadPolicy"] == {"type": "HIGH_THROUGHPUT"}
@@ -84,6 +92,26 @@ def test_placement_per_family(family: tuple[tuple[Any, ...], Deployment]) -> Non
         assert policy["groupPlacementPolicy"] == {"collocation": "COLLOCATED"}
         assert d.template("gpu")["resourcePolicies"]
         assert "resourcePolicies" not in d.group("gpu")
+
+
+def test_only_n1_attaches_guest_accelerators(family: tuple[tuple[Any, ...], Deployment]) -> None:
+    (shape, *_), d = family
+    accelerators = d.template("gpu").get("guestAccelerators")
+    if shape.startswith("n1-"):
+        assert accelerators == [{"type": "nvidia-tesla-t4", "count": 1}]
+    else:
+        assert not accelerators
+
+
+def test_the_catalog_gives_the_gpu_ready_image_and_the_zone() -> None:
+    d = deploy(make_cluster(pools=[gpu_pool(zone=None)]))
+    (disk,) = d.template("gpu")["disks"]
+    family = "projects/deeplearning-platform-release/global/images/family/common-cu129-ubuntu-2204-nvidia-580"
+    assert disk["sourceImage"] == family
+    assert d.group("gpu")["zone"] == "us-central1-a"
+    # the image carries the driver (R580): the plan records it, so validation never assumes a newer one
+    (pool,) = plan_cluster(d.cluster, CATALOG).pools
+    assert (pool.software.image_lookup, pool.software.image_driver) == (family, "580.65.06")
 
 
 def test_single_node_and_reserved_pools_take_no_placement_policy() -> None:
@@ -104,7 +132,9 @@ def test_one_group_per_pool_of_the_declared_size(family: tuple[tuple[Any, ...], 
     group = d.group("gpu")
     assert len(d.of_type(GROUP)) == 1 and len(d.of_type(TEMPLATE)) == 1
     assert group["targetSize"] == 2
-    assert group["zone"] == "us-central1-a"
+    # no zone declared: the first zone of the region where the catalog has the shape
+    offer = CATALOG.offer("gcp", d.cluster.pools[0].instance_type or "")
+    assert offer is not None and group["zone"] == offer.zones_in("us-central1")[0]
     # a changed template never recreates running GPU nodes by itself
     assert group["updatePolicy"]["type"] == "OPPORTUNISTIC"
     assert group["updatePolicy"]["maxSurgeFixed"] == 0
