@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from provisioner.catalog import Catalog, GpuModel
     from provisioner.plan import ClusterPlan
     from provisioner.review.model import ClusterRun, RunResult
+    from provisioner.spec import ProviderName
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 PIPE_WIDTH = 160
@@ -165,12 +166,28 @@ def _no_offers(data: "Catalog", model: "GpuModel | None") -> str:
     return f"No offers match; the catalog has offers for: {', '.join(everywhere) or 'no provider yet'}."
 
 
-def _run(path: Path, stack: str | None, debug: bool) -> "RunResult":
+def _target(provider: str | None, region: str | None) -> "tuple[ProviderName, str] | None":
+    from provisioner.spec import ProviderName
+
+    if provider is None and region is None:
+        return None
+    if provider is None or region is None:
+        _fail(
+            "--provider and --region go together: give both (e.g. --provider gcp --region us-central1)",
+            EXIT_USER,
+        )
+    _check_provider(provider)
+    return ProviderName(provider), region
+
+
+def _run(
+    path: Path, stack: str | None, debug: bool, on: "tuple[ProviderName, str] | None" = None
+) -> "RunResult":
     from provisioner.program.loader import ProgramLoadError
     from provisioner.program.runner import run_program
 
     try:
-        result = run_program(path, stack, display=str(path))
+        result = run_program(path, stack, display=str(path), on=on)
     except ProgramLoadError as exc:
         _fail(str(exc), EXIT_USER)
     if result.failure is not None and debug and result.failure.traceback:
@@ -231,10 +248,22 @@ def plan(
         Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
     ] = None,
     debug: DebugOption = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            metavar="NAME",
+            help="Plan every cluster on this provider instead of its own (with --region): the same GPUs, "
+            "storage and scheduler, the target's shapes, zones and images.",
+        ),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", metavar="REGION", help="The region to plan in, with --provider.")
+    ] = None,
 ) -> None:
     """Run the program offline (Pulumi mocks, no credentials) and show what `pulumi up` would create."""
     with _guard(debug):
-        result = _run(path, stack, debug)
+        result = _run(path, stack, debug, _target(provider, region))
         if output is OutputFormat.json:
             from provisioner.review.report import report_json
 

@@ -12,10 +12,11 @@ from pydantic import ValidationError
 from provisioner.catalog import Catalog, shipped_catalog
 from provisioner.errors import DeclarationError, ProvisionerError
 from provisioner.plan import ClusterPlan, plan_cluster
+from provisioner.plan.retarget import retarget
 from provisioner.program.session import current_session
 from provisioner.providers.base import MissingSdkError, provider_info
 from provisioner.spec import Cluster, Severity
-from provisioner.validate import component_name_findings, findings_from_validation_error
+from provisioner.validate import Finding, component_name_findings, findings_from_validation_error
 
 COMPONENT_TYPE = "provisioner:index:GpuCluster"
 
@@ -36,17 +37,24 @@ class GpuCluster(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         catalog: Catalog | None = None,
     ) -> None:
+        session = current_session()
+        declared_as = cluster
+        moved: tuple[str, ...] | None = None
+        if session is not None and session.target is not None:
+            retargeted = retarget(cluster, *session.target)
+            cluster, moved = retargeted.cluster, retargeted.dropped
         plan = plan_cluster(cluster, catalog if catalog is not None else shipped_catalog())
+        if moved is not None:
+            plan = plan.model_copy(update={"findings": [*plan.findings, _moved_finding(cluster, moved)]})
         if name != cluster.name:
             own = component_name_findings(name)
             if own:
                 plan = plan.model_copy(update={"findings": [*own, *plan.findings]})
-        session = current_session()
         if not plan.ok:
             if session is None:
                 errors = [f for f in plan.findings if f.severity is Severity.ERROR]
                 raise pulumi.RunError(str(DeclarationError(cluster.name, errors)))
-            session.record(name, cluster, plan, emitted=False)
+            session.record(name, cluster, plan, emitted=False, declared_as=declared_as)
             super().__init__(COMPONENT_TYPE, name, None, opts)
             self.plan, self.outputs = plan, {}
             self.register_outputs({})
@@ -67,8 +75,19 @@ class GpuCluster(pulumi.ComponentResource):
         ) as exc:  # the user's to fix: a Pulumi error, not a traceback
             raise pulumi.RunError(f"cluster {cluster.name!r}: {exc}") from exc
         if session is not None:
-            session.record(name, cluster, plan, emitted=True)
+            session.record(name, cluster, plan, emitted=True, declared_as=declared_as)
         self.register_outputs(self.outputs)
+
+
+def _moved_finding(cluster: Cluster, dropped: tuple[str, ...]) -> Finding:
+    return Finding(
+        severity=Severity.INFO,
+        code="retargeted",
+        path="(declaration)",
+        message=f"planned on {cluster.provider.value} in {cluster.region} (--provider/--region); "
+        f"not carried over: {', '.join(dropped) or 'nothing'}",
+        fix="",
+    )
 
 
 @contextmanager

@@ -172,3 +172,31 @@ def test_an_unwritable_out_file_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "cannot write the plan" in result.stderr and "Traceback" not in result.output
+
+
+def test_plan_on_another_cloud_moves_every_cluster_and_says_so(tmp_path: Path) -> None:
+    path = _file(tmp_path, GOOD)
+    result = runner.invoke(
+        app, ["plan", str(path), "--format", "json", "--provider", "gcp", "--region", "us-central1"]
+    )
+    assert result.exit_code == 0, result.output
+    (cluster,) = json.loads(result.output)["clusters"]
+    assert (cluster["provider"], cluster["region"]) == ("gcp", "us-central1")
+    assert cluster["pools"][0]["instance_type"].startswith("a3-")
+    assert any(f["code"] == "retargeted" for f in cluster["findings"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--provider", "gcp"], "--provider and --region go together"),
+        (["--region", "us-central1"], "--provider and --region go together"),
+        (["--provider", "gpc", "--region", "us-central1"], "unknown provider 'gpc'"),
+    ],
+)
+def test_plan_on_another_cloud_needs_a_known_provider_and_a_region(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["plan", str(_file(tmp_path, GOOD)), *args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output

@@ -35,27 +35,33 @@ from provisioner.program.mocks import FakeCloud, LogCapture, Recorder, Recording
 from provisioner.program.sanitize import REDACTED, json_safe
 from provisioner.program.session import PlanSession, set_session
 from provisioner.review.model import ClusterRun, LogLine, ProgramSource, RecordedResource, RunResult
-from provisioner.spec import Cluster
+from provisioner.spec import Cluster, ProviderName
 from provisioner.validate import Finding, error
 
 _KEEP_LOADED = frozenset({"provisioner", "pulumi", "pulumi_aws", "pulumi_gcp"})
 """Packages never unloaded after a run, even when the program lives next to them."""
 
 
-def run_program(path: Path, stack: str | None = None, display: str | None = None) -> RunResult:
-    """Plan the program at `path`. Raises `ProgramLoadError` when `path` is not a program (usage mistake)."""
-    return run_target(load_target(path, stack, display))
+def run_program(
+    path: Path,
+    stack: str | None = None,
+    display: str | None = None,
+    on: tuple[ProviderName, str] | None = None,
+) -> RunResult:
+    """Plan the program at `path` (every cluster moved to `on` = (provider, region), if given). Raises
+    `ProgramLoadError` when `path` is not a program (usage mistake)."""
+    return run_target(load_target(path, stack, display), on)
 
 
-def run_target(target: ProgramTarget) -> RunResult:
+def run_target(target: ProgramTarget, on: tuple[ProviderName, str] | None = None) -> RunResult:
     context = contextvars.copy_context()
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return context.run(_run_isolated, target)
+        return context.run(_run_isolated, target, on)
     # called from async code (a notebook, a server): the run needs an event loop of its own
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(context.run, _run_isolated, target).result()
+        return pool.submit(context.run, _run_isolated, target, on).result()
 
 
 @dataclass
@@ -69,8 +75,10 @@ class _Run:
     error: BaseException | None = None
 
 
-def _run_isolated(target: ProgramTarget) -> RunResult:
-    state = _Run(target, Recorder(target.config.get("aws:region") or target.config.get("gcp:region")))
+def _run_isolated(target: ProgramTarget, on: tuple[ProviderName, str] | None = None) -> RunResult:
+    region = on[1] if on else target.config.get("aws:region") or target.config.get("gcp:region")
+    state = _Run(target, Recorder(region))
+    state.session.target = on
     set_session(state.session)
     previous = _current_loop()
     loop = asyncio.new_event_loop()

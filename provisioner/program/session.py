@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from provisioner.plan import ClusterPlan
-    from provisioner.spec import Cluster
+    from provisioner.spec import Cluster, ProviderName
 
 
 @dataclass
@@ -17,17 +17,28 @@ class PlannedCluster:
     cluster: Cluster
     plan: ClusterPlan
     emitted: bool
+    declared_as: Cluster | None = None
+    """The program's own declaration, when `cluster` is it moved to another cloud."""
 
 
 @dataclass
 class PlanSession:
     clusters: list[PlannedCluster] = field(default_factory=list)
+    target: tuple[ProviderName, str] | None = None
+    """(provider, region) to plan every cluster on instead of its own (`plan --provider --region`)."""
 
-    def record(self, component_name: str, cluster: Cluster, plan: ClusterPlan, emitted: bool) -> None:
-        self.clusters.append(PlannedCluster(component_name, cluster, plan, emitted))
+    def record(
+        self,
+        component_name: str,
+        cluster: Cluster,
+        plan: ClusterPlan,
+        emitted: bool,
+        declared_as: Cluster | None = None,
+    ) -> None:
+        self.clusters.append(PlannedCluster(component_name, cluster, plan, emitted, declared_as))
 
     def declared(self, cluster: Cluster) -> bool:
-        return any(entry.cluster is cluster for entry in self.clusters)
+        return any(cluster is entry.cluster or cluster is entry.declared_as for entry in self.clusters)
 
 
 _SESSION: ContextVar[PlanSession | None] = ContextVar("provisioner_plan_session", default=None)

@@ -17,7 +17,7 @@ TIME_LIMIT = (
 
 def _text_or_address(value: object) -> object:
     """Addresses are written as text ('10.0.0.10'): pydantic would read 5 as 0.0.0.5."""
-    if isinstance(value, str | IPv4Address):
+    if value is None or isinstance(value, str | IPv4Address):  # None: the documented default
         return value
     raise ValueError(f"give an IPv4 address as text like '10.0.0.10', not {type(value).__name__}")
 

@@ -314,3 +314,10 @@ def test_json_round_trip_of_a_declaration() -> None:
         options=AwsOptions(),
     )
     assert Cluster.model_validate_json(c.model_dump_json()) == c
+
+
+def test_a_controller_without_an_address_round_trips_through_json() -> None:
+    from provisioner.spec import Slurm, SlurmController
+
+    declared = cluster(scheduler=Slurm(controller=SlurmController(private_ip=None)))
+    assert Cluster.model_validate(declared.model_dump(mode="json")) == declared
