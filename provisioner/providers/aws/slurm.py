@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from provisioner.bootstrap import (
     LustreMount,
@@ -44,6 +43,7 @@ from provisioner.providers.aws.slurm_plan import (
     node_secrets_policy,
 )
 from provisioner.providers.aws.specs import SecretSpec, SlurmSpec
+from provisioner.providers.slurm_secrets import db_password_value, munge_key_value
 
 SCHEDULER_TYPE = "provisioner:aws:Scheduler"
 
@@ -138,24 +138,13 @@ class Scheduler(pulumi.ComponentResource):
     # --- secrets --------------------------------------------------------------------------------------------
 
     def _munge_key_value(self) -> pulumi.Output[str]:
-        """Base64 of random bytes: what the nodes decode into /etc/munge/munge.key."""
-        key = random.RandomBytes(
-            child(self.spec.munge_key.resource_name, "random"),
-            length=self.spec.munge_key_bytes,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return key.base64
+        name = child(self.spec.munge_key.resource_name, "random")
+        return munge_key_value(name, self.spec.munge_key_bytes, self)
 
     def _db_password_value(self) -> pulumi.Output[str]:
-        """Letters and digits: it goes into slurmdbd.conf and a SQL statement unquoted by shell rules."""
         assert self.spec.db_password is not None
-        password = random.RandomPassword(
-            child(self.spec.db_password.resource_name, "random"),
-            length=self.spec.db_password_length,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return password.result
+        name = child(self.spec.db_password.resource_name, "random")
+        return db_password_value(name, self.spec.db_password_length, self)
 
     def _secret(
         self, item: SecretSpec, value: pulumi.Output[str]

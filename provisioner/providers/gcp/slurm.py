@@ -15,7 +15,6 @@ from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
-import pulumi_random as random
 
 from provisioner.bootstrap import SecretRef, SlurmWiring, render_support_user_data
 from provisioner.bootstrap.slurm import slurm_config_files
@@ -37,6 +36,7 @@ from provisioner.providers.gcp.slurm_plan import (
 )
 from provisioner.providers.gcp.specs import DiskSpec, GcpPlan
 from provisioner.providers.gcp.storage import SharedMounts
+from provisioner.providers.slurm_secrets import db_password_value, munge_key_value
 
 SCHEDULER_TYPE = "provisioner:gcp:Scheduler"
 
@@ -131,24 +131,13 @@ class Scheduler(pulumi.ComponentResource):
     # --- secrets --------------------------------------------------------------------------------------------
 
     def _munge_key_value(self) -> pulumi.Output[str]:
-        """Base64 of random bytes: what the nodes decode into /etc/munge/munge.key."""
-        key = random.RandomBytes(
-            child(self.spec.munge_key.resource_name, "random"),
-            length=self.spec.munge_key_bytes,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return pulumi.Output.secret(key.base64)
+        name = child(self.spec.munge_key.resource_name, "random")
+        return munge_key_value(name, self.spec.munge_key_bytes, self)
 
     def _db_password_value(self) -> pulumi.Output[str]:
-        """Letters and digits: it goes into slurmdbd.conf and a SQL statement unquoted by shell rules."""
         assert self.spec.db_password is not None
-        password = random.RandomPassword(
-            child(self.spec.db_password.resource_name, "random"),
-            length=self.spec.db_password_length,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return pulumi.Output.secret(password.result)
+        name = child(self.spec.db_password.resource_name, "random")
+        return db_password_value(name, self.spec.db_password_length, self)
 
     def _secret(
         self, item: SecretSpec, value: pulumi.Output[str], readers: dict[str, pulumi.Input[str]]
