@@ -128,6 +128,7 @@ def _managed(provider: str, raw: dict[str, Any]) -> ManagedKubernetes:
         images={str(k): str(v) for k, v in raw["images"].items()},
         image_ships_driver=bool(raw["image_ships_driver"]),
         root_device=raw.get("root_device"),
+        manages_device_plugin=bool(raw.get("manages_device_plugin", False)),
     )
 
 

@@ -117,6 +117,8 @@ class ManagedKubernetes:
     """Node image per kind ('nvidia', 'nvidia-arm64', 'standard'): the provider's image type name."""
     image_ships_driver: bool
     root_device: str | None
+    manages_device_plugin: bool = False
+    """The service installs the GPU driver and device plugin itself (GKE): no device-plugin chart."""
 
     def version(self, minor: str) -> KubernetesVersion | None:
         return next((v for v in self.versions if v.minor == minor), None)

@@ -20,8 +20,9 @@ BOUNDARY = "PROVISIONER-NODECONFIG"
 
 
 def node_config(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any] | None:
-    """The NodeConfig of a pool's nodes; None when they need nothing beyond what EKS gives."""
-    if pool.local_nvme_gb_per_node <= 0:
+    """The NodeConfig of a pool's nodes; None when they need nothing beyond what EKS gives, and on other
+    services (GKE takes local SSD as ephemeral storage in the node pool itself)."""
+    if pool.local_nvme_gb_per_node <= 0 or plan.provider.value != "aws":
         return None
     return {
         "apiVersion": "node.eks.aws/v1alpha1",

@@ -1,7 +1,7 @@
 """Kubernetes: the declaration's `Kubernetes(...)` + the resolved pools -> KubernetesPlan. Pure.
 
 Provider-neutral: the managed service's versions, fee and node images come from the catalog
-(`catalog/data/kubernetes.yaml`), the charts too; a provider adapter (EKS now; GKE, AKS, OKE and CoreWeave's
+(`catalog/data/kubernetes.yaml`), the charts too; a provider adapter (EKS, GKE; AKS, OKE and CoreWeave's
 managed Kubernetes later) turns the plan into its resources."""
 
 from __future__ import annotations
@@ -95,10 +95,15 @@ def _release(chart: HelmChart, purpose: str, resource: str | None) -> HelmReleas
     )
 
 
-def releases(spec: Kubernetes, pools: Sequence[PoolPlan], catalog: Catalog) -> list[HelmReleasePlan]:
-    """What the pools need in the cluster: a GPU device plugin per vendor and one per fabric."""
+def releases(
+    spec: Kubernetes, pools: Sequence[PoolPlan], catalog: Catalog, managed: ManagedKubernetes | None = None
+) -> list[HelmReleasePlan]:
+    """What the pools need in the cluster: a GPU device plugin per vendor (unless the service runs its own,
+    as GKE does) and one per fabric."""
     wanted: list[tuple[str, str, str | None]] = []
     vendors = {p.gpu_vendor for p in pools}
+    if managed is not None and managed.manages_device_plugin:
+        vendors.discard(GpuVendor.NVIDIA)
     if GpuVendor.NVIDIA in vendors:
         if spec.device_plugin == "gpu-operator":
             purpose = "NVIDIA GPU operator: device plugin, GPU feature discovery, DCGM exporter, validator"
@@ -145,7 +150,7 @@ def plan_kubernetes(cluster: Cluster, pools: Sequence[PoolPlan], catalog: Catalo
         ),
         system_image=managed.images.get("standard", "unknown"),
         node_groups=[node_group(p, spec, managed, catalog) for p in pools],
-        releases=releases(spec, pools, catalog),
+        releases=releases(spec, pools, catalog, managed),
         device_plugin=spec.device_plugin,
         dcgm_exporter=spec.dcgm_exporter,
         gpu_taint=spec.gpu_taint,

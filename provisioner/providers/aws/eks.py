@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from provisioner.k8s.render import Manifest, helm_values, manifests, values_yaml
+from provisioner.k8s.render import helm_values, manifests, values_yaml
 from provisioner.plan import ClusterPlan, HelmReleasePlan
 from provisioner.providers.aws.common import add_sg_rules, child_opts, component_opts
 from provisioner.providers.aws.compute import (
@@ -26,10 +26,10 @@ from provisioner.providers.aws.compute import (
 )
 from provisioner.providers.aws.eks_plan import NODE_GROUP_CREATE_TIMEOUT, EksNodeGroupSpec, EksSpec
 from provisioner.providers.aws.plan import AwsPlan, child
+from provisioner.providers.k8s_apply import apply_manifest
 
 KUBERNETES_TYPE = "provisioner:aws:Kubernetes"
 NODE_GROUP_TYPE = "provisioner:aws:EksNodeGroup"
-APPLIED_KINDS = {"Namespace", "ConfigMap"}
 """Kinds of the manifests we own that Pulumi applies (the others are written for users to apply)."""
 
 
@@ -191,29 +191,6 @@ class EksNodeGroup(pulumi.ComponentResource):
             ),
         )
         self.register_outputs({"node_group": self.node_group.node_group_name})
-
-
-def apply_manifest(
-    item: Manifest,
-    prefix: str,
-    provider: k8s.Provider,
-    parent: pulumi.Resource,
-    depends_on: list[pulumi.Resource],
-) -> list[pulumi.Resource]:
-    """Our own Namespaces and ConfigMaps, as typed resources (their URNs name kind, namespace and name)."""
-    created: list[pulumi.Resource] = []
-    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on)
-    for doc in item.documents:
-        kind, meta = doc["kind"], doc["metadata"]
-        if kind not in APPLIED_KINDS:
-            raise ValueError(f"manifest {item.name}: {kind} is not a kind provisioner applies")
-        where = meta.get("namespace")
-        name = "-".join(part for part in (prefix, kind.lower(), where, meta["name"]) if part)
-        if kind == "Namespace":
-            created.append(k8s.core.v1.Namespace(name, metadata=meta, opts=opts))
-        else:
-            created.append(k8s.core.v1.ConfigMap(name, metadata=meta, data=doc.get("data", {}), opts=opts))
-    return created
 
 
 class Kubernetes(pulumi.ComponentResource):

@@ -191,6 +191,15 @@ def system_shape_known(ctx: RuleContext) -> Iterator[Finding]:
 
 def admins_are_principals(ctx: RuleContext) -> Iterator[Finding]:
     spec = _kubernetes(ctx)
+    if spec is not None and spec.admins and ctx.cluster.provider.value == "gcp":
+        yield error(
+            "kubernetes-admins-unsupported",
+            "scheduler.admins",
+            f"{len(spec.admins)} admin(s) declared; on GKE, cluster access is Google Cloud IAM, which "
+            "provisioner does not grant project-wide for you",
+            "leave admins empty and grant roles/container.admin (or a narrower role) to your group in IAM",
+        )
+        return
     if spec is None or ctx.cluster.provider.value != "aws":
         return
     seen: set[str] = set()
@@ -216,7 +225,18 @@ def admins_are_principals(ctx: RuleContext) -> Iterator[Finding]:
 def existing_network_spans_two_zones(ctx: RuleContext) -> Iterator[Finding]:
     spec, managed = _kubernetes(ctx), _managed(ctx)
     network = ctx.cluster.network
-    if spec is None or managed is None or network.vpc_id is None or len(network.subnet_ids) >= 2:
+    if spec is None or managed is None or network.vpc_id is None:
+        return
+    if ctx.cluster.provider.value == "gcp":
+        yield error(
+            "kubernetes-existing-network-unsupported",
+            "network.vpc_id",
+            f"GKE on an existing network ({network.vpc_id}) needs its pods and services ranges, which "
+            "provisioner does not add to a network it does not own",
+            "leave network.vpc_id unset: the cluster's own network carries the ranges",
+        )
+        return
+    if len(network.subnet_ids) >= 2:
         return
     yield error(
         "kubernetes-subnets-one-zone",
