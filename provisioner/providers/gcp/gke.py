@@ -31,6 +31,17 @@ from provisioner.providers.gcp.specs import GcpPlan, GcpPlanError
 from provisioner.providers.k8s_apply import apply_manifest
 
 KUBERNETES_TYPE = "provisioner:gcp:Kubernetes"
+NODE_POOL_TIMEOUT = "60m"
+"""GPU node pools wait for every node to register: 8-GPU machines take minutes to be found and to boot."""
+
+
+def monitoring_config(gke: GkeSpec) -> gcp.container.ClusterMonitoringConfigArgs:
+    prometheus = (
+        gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True) if gke.managed_prometheus else None
+    )
+    return gcp.container.ClusterMonitoringConfigArgs(
+        enable_components=list(gke.monitoring_components), managed_prometheus=prometheus
+    )
 
 
 def kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
@@ -166,6 +177,8 @@ class Kubernetes(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             datapath_provider="ADVANCED_DATAPATH",
             enable_multi_networking=gke.multi_networking or None,
+            logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=list(gke.logging_components)),
+            monitoring_config=monitoring_config(gke),
             remove_default_node_pool=True,
             initial_node_count=1,
             node_config=node_config,
@@ -202,7 +215,7 @@ class Kubernetes(pulumi.ComponentResource):
         node_config = gcp.container.NodePoolNodeConfigArgs(
             machine_type=pool.machine_type,
             disk_size_gb=pool.disk_size_gib,
-            image_type="COS_CONTAINERD",
+            image_type=pool.image_type,
             service_account=basics["service_account"],
             oauth_scopes=basics["oauth_scopes"],
             workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
@@ -250,7 +263,12 @@ class Kubernetes(pulumi.ComponentResource):
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             # one node at a time, without a surge node: a spare 8-GPU machine is rarely there to be had
             upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(max_surge=0, max_unavailable=1),
-            opts=child_opts(self, self._gcp),
+            opts=child_opts(
+                self,
+                self._gcp,
+                delete_before_replace=pool.delete_before_replace,
+                custom_timeouts=pulumi.CustomTimeouts(create=NODE_POOL_TIMEOUT, update=NODE_POOL_TIMEOUT),
+            ),
         )
 
 
@@ -262,11 +280,14 @@ def emit_gke(
     provider: gcp.Provider,
     parent: pulumi.Resource,
 ) -> dict[str, Any]:
-    """The GKE cluster and its node pools; the outputs named as EKS's are, where they apply."""
+    """The GKE cluster and its node pools; the outputs named as EKS's are, where they apply (`gke_` for
+    `eks_`)."""
     gke = Kubernetes(spec, plan, network, identity, provider, parent)
     return {
         "gke_cluster_name": gke.cluster.name,
         "gke_endpoint": gke.cluster.endpoint,
+        "gke_location": gke.cluster.location,
+        "gke_ca_certificate": gke.cluster.master_auth.apply(lambda auth: auth.cluster_ca_certificate or ""),
         "kubeconfig": gke.kubeconfig,
         "node_groups": {name: pool.name for name, pool in gke.node_pools.items()},
     }

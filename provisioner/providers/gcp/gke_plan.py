@@ -11,12 +11,23 @@
   local SSD as ephemeral storage, spot or a specific reservation, compact placement for multi-node pools, and
   for GPUDirect shapes the extra GPU/RDMA NICs as additional node networks (gVNIC on).
 
+- **Logs and metrics.** Cloud Logging of the system components and workloads plus the control-plane
+  components declared in `control_plane_logs` (api, scheduler, controllerManager; GKE writes audit logs to
+  Cloud Audit Logs itself and has no authenticator log); Cloud Monitoring of the system components, and of
+  the GPUs through GKE's DCGM package (with Managed Prometheus) when `dcgm_exporter` is on.
+
+Facts read in the pulumi-gcp 10.2.0 SDK installed here (`pulumi_gcp/container/_inputs.py`): the logging
+components `SYSTEM_COMPONENTS, APISERVER, CONTROLLER_MANAGER, SCHEDULER, WORKLOADS`; the monitoring components
+include `SYSTEM_COMPONENTS` and `DCGM`; `NodePoolPlacementPolicyArgs(type="COMPACT", policy_name=...)`.
+GKE's compact-placement page (cloud.google.com/kubernetes-engine/docs/how-to/compact-placement, as mirrored)
+names A100, L4 and H100 GPUs for compact placement on Autopilot.
+
 Facts used (recalled, not re-read in the session that wrote this, 2026-12-03; the session had no Google Cloud
 account): GKE accelerator type names `nvidia-tesla-a100`, `nvidia-a100-80gb`, `nvidia-h100-80gb`,
 `nvidia-h100-mega-80gb`, `nvidia-h200-141gb`, `nvidia-b200`, `nvidia-l4`, `nvidia-tesla-t4`; GKE's GPU driver
 installation (`gpu_driver_installation_config.gpu_driver_version`: DEFAULT or LATEST) installs the device
 plugin too; additional node networks need Dataplane V2 and `enable_multi_networking`; compact placement is not
-offered for N1 machine types.
+offered for N1 machine types; the DCGM metrics package needs Managed Prometheus and GKE's driver installation.
 """
 
 from __future__ import annotations
@@ -45,6 +56,13 @@ NODE_POOL_NAME_MAX = 40 - 8
 """GKE node pool names take 40 characters (recalled); Pulumi adds an 8-character suffix."""
 OAUTH_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 """Every API, narrowed by the nodes' service account's IAM roles."""
+BASE_LOG_COMPONENTS = ("SYSTEM_COMPONENTS", "WORKLOADS")
+"""GKE's default logging: system pods and every workload's stdout/stderr."""
+CONTROL_PLANE_LOGS = {"api": "APISERVER", "controllerManager": "CONTROLLER_MANAGER", "scheduler": "SCHEDULER"}
+"""The declaration's control-plane logs (EKS's names) as GKE logging components; 'audit' goes to Cloud Audit
+Logs without asking, 'authenticator' has no GKE counterpart."""
+BASE_MONITORING_COMPONENTS = ("SYSTEM_COMPONENTS",)
+GPU_MONITORING_COMPONENT = "DCGM"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +79,8 @@ class GkeNodePoolSpec:
     """The declaration's pool ('system' for the CPU pool)."""
     resource_name: str
     machine_type: str
+    image_type: str
+    """GKE's node image type (COS_CONTAINERD, ...): GKE picks the image itself, no image of ours."""
     node_count: int
     zone: str
     accelerator_type: str | None
@@ -77,6 +97,9 @@ class GkeNodePoolSpec:
     taints: tuple[TaintSpec, ...]
     additional_networks: tuple[tuple[str, str], ...]
     """(VPC key, subnet key) of each extra NIC, in NIC order (GPUDirect shapes)."""
+    delete_before_replace: bool = False
+    """GPU pools: a replacement deletes the old pool first, so it never holds two sets of GPU nodes (quota,
+    reservations and scarce capacity would stall the new pool while the old one runs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +118,10 @@ class GkeSpec:
     workload_pool: str | None
     """'<project>.svc.id.goog'; None = from the provider's project at deploy time."""
     multi_networking: bool
+    logging_components: tuple[str, ...]
+    monitoring_components: tuple[str, ...]
+    managed_prometheus: bool
+    """Google Cloud Managed Service for Prometheus: the DCGM GPU metrics land there."""
     deletion_protection: bool
     labels: dict[str, str]
     system: GkeNodePoolSpec
@@ -112,7 +139,11 @@ def accelerator_type(pool: PoolPlan) -> str:
         return "nvidia-h100-mega-80gb" if pool.instance_type.startswith("a3-megagpu") else "nvidia-h100-80gb"
     kind = pool.attached_accelerator or ACCELERATORS.get(pool.gpu)
     if kind is None:
-        raise GcpPlanError(f"pool {pool.name!r}: no GKE accelerator type known for {pool.gpu}")
+        known = ", ".join(sorted({*ACCELERATORS, "H100"}))
+        raise GcpPlanError(
+            f"pools[{pool.name!r}].gpu = {pool.gpu!r}: no GKE accelerator type is known for it (GKE node pools "
+            f"take {known}): use one of those GPUs, or scheduler=Slurm(...) or None for VMs of your own"
+        )
     return kind
 
 
@@ -140,6 +171,7 @@ def node_pool_spec(
         pool=pool.name,
         resource_name=resource_name(child(spec.name, "gke", pool.name), NODE_POOL_NAME_MAX),
         machine_type=pool.instance_type,
+        image_type=group.image,
         node_count=pool.nodes,
         zone=spec.pool(pool.name).zone,
         accelerator_type=accelerator_type(pool),
@@ -153,15 +185,18 @@ def node_pool_spec(
         resource_labels={**spec.labels, **labels_of({"provisioner:pool": pool.name})},
         taints=gke_taints(group),
         additional_networks=tuple((nic.vpc, nic.subnet) for nic in layout.nics if nic.vpc != "host"),
+        delete_before_replace=True,
     )
 
 
 def system_pool_spec(spec: GcpPlan, plan: ClusterPlan) -> GkeNodePoolSpec:
-    system = kubernetes_of(plan).system
+    k8s = kubernetes_of(plan)
+    system = k8s.system
     return GkeNodePoolSpec(
         pool="system",
         resource_name=resource_name(child(spec.name, "gke", "system"), NODE_POOL_NAME_MAX),
         machine_type=system.instance_type,
+        image_type=k8s.system_image,
         node_count=system.count,
         zone=spec.zone,
         accelerator_type=None,
@@ -176,6 +211,22 @@ def system_pool_spec(spec: GcpPlan, plan: ClusterPlan) -> GkeNodePoolSpec:
         taints=(),
         additional_networks=(),
     )
+
+
+def logging_components(k8s: KubernetesPlan) -> tuple[str, ...]:
+    declared = tuple(CONTROL_PLANE_LOGS[log] for log in k8s.control_plane_logs if log in CONTROL_PLANE_LOGS)
+    return (*BASE_LOG_COMPONENTS, *declared)
+
+
+def gpu_metrics(plan: ClusterPlan) -> bool:
+    """GKE's DCGM metrics for NVIDIA pools when the declaration wants GPU metrics."""
+    k8s = kubernetes_of(plan)
+    return k8s.dcgm_exporter and any(g.gpu_resource == "nvidia.com/gpu" for g in k8s.node_groups)
+
+
+def monitoring_components(plan: ClusterPlan) -> tuple[str, ...]:
+    gpu = (GPU_MONITORING_COMPONENT,) if gpu_metrics(plan) else ()
+    return (*BASE_MONITORING_COMPONENTS, *gpu)
 
 
 def gke_spec(spec: GcpPlan, plan: ClusterPlan) -> GkeSpec:
@@ -199,6 +250,9 @@ def gke_spec(spec: GcpPlan, plan: ClusterPlan) -> GkeSpec:
         private_endpoint=not k8s.api_public_cidrs,
         workload_pool=f"{spec.project}.svc.id.goog" if spec.project else None,
         multi_networking=any(p.additional_networks for p in pools),
+        logging_components=logging_components(k8s),
+        monitoring_components=monitoring_components(plan),
+        managed_prometheus=gpu_metrics(plan),
         deletion_protection=k8s.protect,
         labels=spec.labels,
         system=system_pool_spec(spec, plan),

@@ -11,7 +11,7 @@ capacity is `instance-operations/launch/insufficient-capacity` (the issue's text
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,3 +94,14 @@ class LambdaApi:
     def terminate(self, ids: Sequence[str]) -> None:
         # terminating twice is harmless: safe to retry
         self._client().post("/instance-operations/terminate", {"instance_ids": list(ids)}, idempotent=True)
+
+
+def pool_api(props: Mapping[str, Any]) -> LambdaApi:
+    """The dynamic provider's factory ("provisioner.providers.lambda_cloud.api:pool_api"): the key comes from
+    LAMBDA_API_KEY at call time, never from the resource's inputs or state."""
+    return LambdaApi(
+        instance_type=str(props["instance_type"]),
+        ssh_key=str(props["ssh_key"]),
+        file_systems=tuple(props.get("file_systems") or ()),
+        base_url=str(props.get("base_url") or BASE_URL),
+    )

@@ -1,0 +1,94 @@
+"""A Pulumi dynamic provider for one pool of instances on a REST cloud: the resource owns its N instances.
+
+create launches the pool and waits for it (on any failure it terminates what it launched, so a failed `pulumi
+up` leaves nothing billed behind); delete terminates every member and confirms; update resizes in place;
+diff says which inputs replace the pool (its shape, region choice, SSH key) and which only resize it. The
+provider object holds only the dotted name of the API factory: it is pickled with the program, and every
+client is built inside the methods, with credentials from the environment, never from the state."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+import pulumi.dynamic as dynamic
+
+from provisioner.providers.rest.pool import Instance, PoolApi, PoolDriver
+
+REPLACES = ("instance_type", "regions", "ssh_key", "file_systems", "provider")
+"""Inputs whose change replaces the pool; `count` resizes it."""
+
+
+def load_factory(path: str) -> Callable[[Mapping[str, Any]], PoolApi]:
+    """'package.module:function' -> the function that builds a PoolApi from the resource's inputs."""
+    module, _, name = path.partition(":")
+    factory: Callable[[Mapping[str, Any]], PoolApi] = getattr(importlib.import_module(module), name)
+    return factory
+
+
+def _outs(props: Mapping[str, Any], instances: list[Instance]) -> dict[str, Any]:
+    return {
+        **props,
+        "instances": [
+            {"id": i.id, "name": i.name, "region": i.region, "status": i.status} for i in instances
+        ],
+        "region": instances[0].region if instances else None,
+    }
+
+
+class PoolProvider(dynamic.ResourceProvider):
+    def __init__(self, factory: str) -> None:
+        self.factory = factory
+
+    def _driver(self, props: Mapping[str, Any]) -> PoolDriver:
+        api = load_factory(self.factory)(props)
+        return PoolDriver(
+            api,
+            str(props["pool"]),
+            int(props["count"]),
+            list(props["regions"]),
+            wait_s=float(props.get("wait_s", 1200.0)),
+            interval_s=float(props.get("interval_s", 10.0)),
+        )
+
+    def create(self, props: Any) -> dynamic.CreateResult:
+        driver = self._driver(props)
+        try:
+            instances = driver.ensure()
+        except BaseException:
+            driver.release()  # nothing billed is left behind by a create that failed
+            raise
+        return dynamic.CreateResult(id_=str(props["pool"]), outs=_outs(props, instances))
+
+    def update(self, _id: str, _olds: Any, news: Any) -> dynamic.UpdateResult:
+        return dynamic.UpdateResult(outs=_outs(news, self._driver(news).ensure()))
+
+    def delete(self, _id: str, props: Any) -> None:
+        self._driver(props).release()
+
+    def diff(self, _id: str, olds: Any, news: Any) -> dynamic.DiffResult:
+        keys = sorted(
+            k
+            for k in set(olds) | set(news)
+            if k not in ("instances", "region") and olds.get(k) != news.get(k)
+        )
+        replaces = [k for k in keys if k in REPLACES]
+        return dynamic.DiffResult(changes=bool(keys), replaces=replaces, delete_before_replace=bool(replaces))
+
+
+class RestPool(dynamic.Resource):
+    """One pool of `count` instances named `{pool}-<i>`, in the first of `regions` that can host them all."""
+
+    instances: pulumi.Output[list[dict[str, Any]]]
+    region: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        factory: str,
+        props: Mapping[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(PoolProvider(factory), name, {**props, "instances": None, "region": None}, opts)
