@@ -40,6 +40,8 @@ with declaration_errors():  # a bad config value becomes a Pulumi error naming t
 gpu_cluster = GpuCluster(cluster.name, cluster)
 
 pulumi.export("cluster_name", gpu_cluster.outputs.get("gke_cluster_name"))
+pulumi.export("endpoint", gpu_cluster.outputs.get("gke_endpoint"))
+pulumi.export("location", gpu_cluster.outputs.get("gke_location"))
 pulumi.export("kubeconfig", gpu_cluster.outputs.get("kubeconfig"))
 pulumi.export("node_groups", gpu_cluster.outputs.get("node_groups"))
 pulumi.export("hourly_cost_usd", gpu_cluster.plan.cost.per_hour)

@@ -37,7 +37,9 @@ NODE_POOL_TIMEOUT = "60m"
 
 def monitoring_config(gke: GkeSpec) -> gcp.container.ClusterMonitoringConfigArgs:
     prometheus = (
-        gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True) if gke.managed_prometheus else None
+        gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True)
+        if gke.managed_prometheus
+        else None
     )
     return gcp.container.ClusterMonitoringConfigArgs(
         enable_components=list(gke.monitoring_components), managed_prometheus=prometheus
@@ -177,7 +179,9 @@ class Kubernetes(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             datapath_provider="ADVANCED_DATAPATH",
             enable_multi_networking=gke.multi_networking or None,
-            logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=list(gke.logging_components)),
+            logging_config=gcp.container.ClusterLoggingConfigArgs(
+                enable_components=list(gke.logging_components)
+            ),
             monitoring_config=monitoring_config(gke),
             remove_default_node_pool=True,
             initial_node_count=1,
@@ -215,6 +219,8 @@ class Kubernetes(pulumi.ComponentResource):
         node_config = gcp.container.NodePoolNodeConfigArgs(
             machine_type=pool.machine_type,
             disk_size_gb=pool.disk_size_gib,
+            disk_type=pool.disk_type,
+            boot_disk_kms_key=pool.boot_disk_kms_key,
             image_type=pool.image_type,
             service_account=basics["service_account"],
             oauth_scopes=basics["oauth_scopes"],

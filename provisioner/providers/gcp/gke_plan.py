@@ -32,11 +32,12 @@ offered for N1 machine types; the DCGM metrics package needs Managed Prometheus 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from provisioner.plan import ClusterPlan, KubeNodeGroupPlan, KubernetesPlan, PoolPlan
 from provisioner.providers.gcp.limits import WORKLOAD_POLICY_SHAPES
-from provisioner.providers.gcp.plan import child, labels_of, resource_name
+from provisioner.providers.gcp.plan import boot_disk_type, child, labels_of, resource_name
 from provisioner.providers.gcp.specs import GKE_PODS_RANGE, GKE_SERVICES_RANGE, GcpPlan, GcpPlanError
 from provisioner.spec import CapacityKind
 
@@ -90,6 +91,9 @@ class GkeNodePoolSpec:
     compact_placement: bool
     local_ssd_count: int
     disk_size_gib: int
+    disk_type: str
+    """The boot disk's type: Hyperdisk where the shape boots only from it (A3 Mega, A3 Ultra, A4)."""
+    boot_disk_kms_key: str | None
     labels: dict[str, str]
     """Kubernetes node labels."""
     resource_labels: dict[str, str]
@@ -128,6 +132,16 @@ class GkeSpec:
     node_pools: tuple[GkeNodePoolSpec, ...]
 
 
+def node_pool_name(cluster: str, pool: str) -> str:
+    """`{cluster}-gke-{pool}`; a longer one is cut and ends in a digest of the whole, so that two long pool
+    names with a common start stay two resources."""
+    name = resource_name(child(cluster, "gke", pool), 63)
+    if len(name) <= NODE_POOL_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:5]
+    return f"{name[: NODE_POOL_NAME_MAX - 6].rstrip('-')}-{digest}"
+
+
 def kubernetes_of(plan: ClusterPlan) -> KubernetesPlan:
     if plan.kubernetes is None:
         raise GcpPlanError("the cluster has no Kubernetes scheduler")
@@ -141,8 +155,8 @@ def accelerator_type(pool: PoolPlan) -> str:
     if kind is None:
         known = ", ".join(sorted({*ACCELERATORS, "H100"}))
         raise GcpPlanError(
-            f"pools[{pool.name!r}].gpu = {pool.gpu!r}: no GKE accelerator type is known for it (GKE node pools "
-            f"take {known}): use one of those GPUs, or scheduler=Slurm(...) or None for VMs of your own"
+            f"pools[{pool.name!r}].gpu = {pool.gpu!r}: no GKE accelerator type is known for it (GKE node "
+            f"pools take {known}): use one of those GPUs, or scheduler=Slurm(...) or None for VMs of your own"
         )
     return kind
 
@@ -169,7 +183,7 @@ def node_pool_spec(
     )
     return GkeNodePoolSpec(
         pool=pool.name,
-        resource_name=resource_name(child(spec.name, "gke", pool.name), NODE_POOL_NAME_MAX),
+        resource_name=node_pool_name(spec.name, pool.name),
         machine_type=pool.instance_type,
         image_type=group.image,
         node_count=pool.nodes,
@@ -181,6 +195,8 @@ def node_pool_spec(
         compact_placement=compact,
         local_ssd_count=pool.local_nvme_gb_per_node // LOCAL_SSD_GIB,
         disk_size_gib=pool.root_volume_gib,
+        disk_type=spec.pool(pool.name).disk.disk_type,
+        boot_disk_kms_key=spec.kms_key,
         labels=dict(group.labels),
         resource_labels={**spec.labels, **labels_of({"provisioner:pool": pool.name})},
         taints=gke_taints(group),
@@ -194,7 +210,7 @@ def system_pool_spec(spec: GcpPlan, plan: ClusterPlan) -> GkeNodePoolSpec:
     system = k8s.system
     return GkeNodePoolSpec(
         pool="system",
-        resource_name=resource_name(child(spec.name, "gke", "system"), NODE_POOL_NAME_MAX),
+        resource_name=node_pool_name(spec.name, "system"),
         machine_type=system.instance_type,
         image_type=k8s.system_image,
         node_count=system.count,
@@ -206,6 +222,8 @@ def system_pool_spec(spec: GcpPlan, plan: ClusterPlan) -> GkeNodePoolSpec:
         compact_placement=False,
         local_ssd_count=0,
         disk_size_gib=system.root_volume_gib,
+        disk_type=boot_disk_type(system.instance_type),
+        boot_disk_kms_key=spec.kms_key,
         labels={"provisioner.dev/role": "system"},
         resource_labels={**spec.labels, **labels_of({"provisioner:pool": "system"})},
         taints=(),

@@ -206,7 +206,9 @@ def boot_disk_type(machine_type: str) -> str:
 
 def disk_spec(plan: ClusterPlan, pool: PoolPlan) -> DiskSpec:
     image = pool.software.image or pool.software.image_lookup
-    if not image:
+    if not image and plan.kubernetes is not None:
+        image = ""  # GKE node pools take an image type (gke_plan.py), never an image of ours
+    elif not image:
         raise GcpPlanError(
             f"pool {pool.name!r}: no Google Cloud image for os={pool.software.os.value!r}; "
             "set Software(image='projects/P/global/images/family/F') or another os"

@@ -177,6 +177,26 @@ def vendor_has_image(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
+def device_plugin_managed(ctx: RuleContext) -> Iterator[Finding]:
+    """Said once where the service runs the NVIDIA driver and device plugin itself (GKE): the declared
+    `device_plugin` chart is not installed."""
+    spec, managed = _kubernetes(ctx), _managed(ctx)
+    if spec is None or managed is None or not managed.manages_device_plugin:
+        return
+    gpus = [ctx.gpu_of(pool) for _, pool in ctx.pools()]
+    if not any(gpu is not None and gpu.vendor is GpuVendor.NVIDIA for gpu in gpus):
+        return
+    metrics = f"; GPU metrics come from {managed.service}'s DCGM package" if spec.dcgm_exporter else ""
+    yield Finding(
+        severity=Severity.INFO,
+        code="kubernetes-device-plugin-managed",
+        path="scheduler.device_plugin",
+        message=f"{managed.service} installs the NVIDIA driver and its own device plugin on the GPU nodes: "
+        f"device_plugin={spec.device_plugin!r} installs no chart there{metrics}",
+        fix="nothing to do: pods ask for nvidia.com/gpu as on any cluster",
+    )
+
+
 def system_shape_known(ctx: RuleContext) -> Iterator[Finding]:
     spec = _kubernetes(ctx)
     if spec is None:
@@ -321,6 +341,7 @@ RULES = (
     labels_are_kubernetes_labels,
     software_the_image_ignores,
     vendor_has_image,
+    device_plugin_managed,
     system_shape_known,
     admins_are_principals,
     existing_network_spans_two_zones,

@@ -174,7 +174,7 @@ def test_outputs_and_groups_not_nodes(emitted: Deployment) -> None:
     assert not emitted.of_type("gcp:compute/instanceGroupManager:InstanceGroupManager")
     assert not emitted.of_type("gcp:compute/instance:Instance")
     assert emitted.outputs["gke_cluster_name"] == "llm-gke"
-    # node pool names get Pulumi's suffix: a replaced pool (a new machine type) is created before the old goes
+    # node pool names get Pulumi's suffix (within GKE's 40 characters)
     (name,) = emitted.outputs["node_groups"].values()
     assert name.startswith("llm-gke-gpu-") and len(name) <= 40
     assert '"gke-gcloud-auth-plugin"' in emitted.outputs["kubeconfig"]

@@ -63,7 +63,7 @@ def test_create_resize_and_delete(fake: FakeLambda, props: dict[str, Any]) -> No
 
 def test_a_create_that_fails_leaves_nothing_billed(fake: FakeLambda, props: dict[str, Any]) -> None:
     fake.capacity = {"us-east-1": 1, "us-west-1": 1}
-    with pytest.raises(Exception, match="tried us-east-1: .* us-west-1: "):
+    with pytest.raises(Exception, match=r"tried us-east-1: .* us-west-1: "):
         PoolProvider(FACTORY).create(props)
     assert fake.live() == []
 
