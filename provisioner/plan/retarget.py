@@ -86,7 +86,8 @@ def _fit_lustre(item: Lustre, index: int, provider: ProviderName, drop: Drop) ->
         faster = [t for t in sorted(GCP_LUSTRE_MIN_GIB) if t >= tier] or [max(GCP_LUSTRE_MIN_GIB)]
         fits = [t for t in faster if size >= GCP_LUSTRE_MIN_GIB[t]]
         new_tier = fits[0] if fits else faster[-1]
-        new_size = max(size, GCP_LUSTRE_MIN_GIB[new_tier])
+        step = GCP_LUSTRE_MIN_GIB[new_tier]  # the minimum is also the step size
+        new_size = max(step, -(-size // step) * step)
     elif provider is ProviderName.AWS:
         new_tier = next((t for t in AWS_LUSTRE_TIERS if t >= tier), AWS_LUSTRE_TIERS[-1])
         new_size = size if size in (1200, 2400) else max(1200, -(-size // 2400) * 2400)

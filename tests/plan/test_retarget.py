@@ -97,8 +97,8 @@ def test_support_node_shapes_give_way_to_the_targets_defaults() -> None:
     ("size", "tier", "provider", "expected"),
     [
         (4800, 250, ProviderName.GCP, (9000, 1000)),  # below every GCP minimum: the smallest filesystem
-        (40000, 250, ProviderName.GCP, (40000, 250)),  # already valid: unchanged
-        (20000, 250, ProviderName.GCP, (20000, 500)),  # the first tier, as fast or faster, it meets
+        (72000, 250, ProviderName.GCP, (72000, 250)),  # already valid: unchanged
+        (20000, 250, ProviderName.GCP, (36000, 500)),  # the first tier it meets, up to its step
         (9000, 1000, ProviderName.AWS, (9600, 1000)),  # up to a multiple of 2400
         (1200, 300, ProviderName.AWS, (1200, 500)),  # up to the next tier
     ],

@@ -136,3 +136,10 @@ def test_zone_hints_use_google_clouds_spelling() -> None:
     found = findings(pools=pools({"instance_type": "a3-megagpu-8g", "zone": "us-east4-a"}))
     ours = next(f for f in found if f.code == "zone-not-in-region")
     assert "us-central1-a" in (ours.fix or "") and "us-central1a" not in (ours.fix or "")
+
+
+def test_managed_lustre_grows_in_steps_of_its_minimum() -> None:
+    lustre = {"kind": "lustre", "name": "scratch", "mount_point": "/lustre", "throughput_mib_per_tib": 1000}
+    assert findings(storage=[{**lustre, "capacity_gib": 18000}]) == []
+    (found,) = findings(storage=[{**lustre, "capacity_gib": 12000}])
+    assert found.code == "lustre-capacity-invalid" and "capacity_gib=9000 or 18000" in (found.fix or "")

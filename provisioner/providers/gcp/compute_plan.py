@@ -85,6 +85,10 @@ def scheduling(pool: PoolPlan) -> SchedulingSpec:
     if pool.capacity in (CapacityKind.RESERVATION, CapacityKind.CAPACITY_BLOCK):
         if not pool.reservation_id:
             raise GcpPlanError(f"pool {pool.name!r}: capacity={pool.capacity.value!r} needs reservation_id")
+        if pool.capacity is CapacityKind.CAPACITY_BLOCK:
+            # a future reservation in calendar mode: the reservation-bound model, deleted when it ends
+            # (docs.cloud.google.com/compute/docs/instances/about-reservation-bound-instances, via review)
+            return SchedulingSpec("RESERVATION_BOUND", "TERMINATE", False, "DELETE", pool.reservation_id)
         return SchedulingSpec("STANDARD", "TERMINATE", True, None, pool.reservation_id)
     return SchedulingSpec("STANDARD", "TERMINATE", True, None, None)
 

@@ -26,7 +26,7 @@ from provisioner.providers.gcp.gke_plan import (
 )
 from provisioner.providers.gcp.identity import Identity
 from provisioner.providers.gcp.network import Network
-from provisioner.providers.gcp.plan import child
+from provisioner.providers.gcp.plan import child, resource_name
 from provisioner.providers.gcp.specs import GcpPlan, GcpPlanError
 from provisioner.providers.k8s_apply import apply_manifest
 
@@ -242,6 +242,7 @@ class Kubernetes(pulumi.ComponentResource):
                 for t in pool.taints
             ],
             metadata={"disable-legacy-endpoints": "true"},
+            tags=[resource_name(spec.name)],  # the cluster's firewall rules target it
         )
         network_config = None
         if pool.additional_networks:

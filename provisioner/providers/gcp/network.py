@@ -9,7 +9,7 @@ import pulumi_gcp as gcp
 
 from provisioner.providers.gcp.common import NETWORK_TYPE, child_opts, component_opts, project_id
 from provisioner.providers.gcp.network_plan import VpcSpec
-from provisioner.providers.gcp.plan import child
+from provisioner.providers.gcp.plan import child, resource_name
 from provisioner.providers.gcp.specs import FirewallSpec, GcpPlan
 
 RDMA_PROFILE = "{zone}-vpc-roce"
@@ -85,8 +85,9 @@ class Network(pulumi.ComponentResource):
             region=self._spec.region,
             network=network.self_link,
             ip_cidr_range=cidr,
-            # no external addresses: Google APIs (Secret Manager, Storage, Logging) over the internal path
-            private_ip_google_access=True,
+            # no external addresses: Google APIs (Secret Manager, Storage, Logging) over the host NIC's
+            # internal path; the fabric subnets carry only NCCL traffic (the RoCE profile refuses it)
+            private_ip_google_access=key == "host",
             secondary_ip_ranges=[
                 gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name=name, ip_cidr_range=range_)
                 for name, range_ in secondary
@@ -135,6 +136,8 @@ class Network(pulumi.ComponentResource):
             direction="INGRESS",
             priority=rule.priority,
             source_ranges=list(rule.source_ranges),
+            # only this cluster's machines (on a shared, existing network the rules reach nothing else)
+            target_tags=[resource_name(self._spec.name)],
             allows=[
                 gcp.compute.FirewallAllowArgs(protocol=protocol, ports=list(ports) or None)
                 for protocol, ports in rule.protocols

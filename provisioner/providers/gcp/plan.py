@@ -7,6 +7,7 @@ instance template and managed instance group of every pool, and storage settings
 
 from __future__ import annotations
 
+import hashlib
 import re
 from ipaddress import IPv4Network, ip_network
 
@@ -190,6 +191,9 @@ def network_spec(plan: ClusterPlan, layouts: dict[str, FabricLayout]) -> Network
 def identity_spec(name: str, plan: ClusterPlan) -> IdentitySpec:
     """A service account of the cluster's own (never the default compute account with full scopes)."""
     stem = resource_name(name, ACCOUNT_ID_MAX - len("-nodes"))
+    if stem != resource_name(name):  # cut short: a digest keeps two long cluster names apart
+        digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+        stem = f"{stem[: len(stem) - 7].rstrip('-')}-{digest}"
     account = f"{stem}-nodes"
     if len(account) < 6:
         account = f"{account}-sa"

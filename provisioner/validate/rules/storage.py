@@ -78,6 +78,14 @@ def managed_lustre_size(ctx: RuleContext) -> Iterator[Finding]:
             )
             continue
         minimum = LUSTRE_MIN_GIB[tier]
+        if item.capacity_gib >= minimum and item.capacity_gib % minimum:
+            up = -(-item.capacity_gib // minimum) * minimum
+            yield error(
+                "lustre-capacity-invalid",
+                f"storage[{i}].capacity_gib",
+                f"{item.capacity_gib} GiB: Managed Lustre at {tier} MB/s per TiB grows by {minimum} GiB",
+                f"use capacity_gib={up - minimum} or {up}",
+            )
         if item.capacity_gib < minimum:
             yield error(
                 "lustre-capacity-invalid",

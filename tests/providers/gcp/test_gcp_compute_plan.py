@@ -3,6 +3,8 @@ family, group size and the metadata limits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from provisioner.catalog import shipped_catalog
@@ -94,3 +96,15 @@ def test_metadata_limits() -> None:
     check_metadata({"a": under, "b": under})  # 512 KB less a little: fits
     with pytest.raises(GcpPlanError, match=f"in all; the limit is {METADATA_TOTAL_LIMIT}"):
         check_metadata({"a": under, "b": under, "c": "x" * 1024})
+
+
+def test_long_cluster_names_get_distinct_node_accounts() -> None:
+    from types import SimpleNamespace
+
+    from provisioner.providers.gcp.plan import identity_spec
+
+    stub: Any = SimpleNamespace(options=None)  # identity_spec reads only the plan's options
+    a = identity_spec("research-training-cluster-east-one", stub).account_id
+    b = identity_spec("research-training-cluster-east-two", stub).account_id
+    assert a != b and len(a) <= 30 and len(b) <= 30 and a.endswith("-nodes")
+    assert identity_spec("llm", stub).account_id == "llm-nodes"

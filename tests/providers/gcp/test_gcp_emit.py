@@ -293,3 +293,17 @@ def test_fabric_networks_are_shared_by_pools_of_one_fabric() -> None:
     d = deploy(make_cluster(pools=pools))
     assert len(d.of_type(NETWORK)) == 9
     assert len(d.of_type(GROUP)) == 2
+
+
+def test_review_fixes_capacity_blocks_fabric_subnets_firewall_targets() -> None:
+    block = gpu_pool(software=Software(image=IMAGE), capacity="capacity-block", reservation_id="cb-1")
+    d = deploy(make_cluster(pools=[block]))
+    scheduling = d.template("gpu")["scheduling"]
+    assert scheduling["provisioningModel"] == "RESERVATION_BOUND"
+    assert scheduling["instanceTerminationAction"] == "DELETE"
+    subnets = {s.name: d.inputs(s) for s in d.of_type(SUBNET)}
+    assert subnets["llm-subnet-host"]["privateIpGoogleAccess"] is True
+    assert all(not v.get("privateIpGoogleAccess") for k, v in subnets.items() if k != "llm-subnet-host")
+    for rule in d.of_type(FIREWALL):
+        assert d.inputs(rule)["targetTags"] == ["llm"], rule.name
+    assert "llm" in d.template("gpu")["tags"]
