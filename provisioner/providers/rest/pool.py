@@ -40,6 +40,13 @@ class PoolApi(Protocol):
     def terminate(self, ids: Sequence[str]) -> None: ...
 
 
+class ReleasesRegionResources(Protocol):
+    """A PoolApi that makes per-pool resources besides instances (Crusoe's InfiniBand partition): they are
+    removed once no member is live, after a release and before a failover to the next region."""
+
+    def after_release(self) -> None: ...
+
+
 class PoolUnavailableError(RestError):
     """No allowed region could host the whole pool; nothing of it is left running."""
 
@@ -100,6 +107,9 @@ class PoolDriver:
         if current:
             self.api.terminate([i.id for i in current])
         self._wait(lambda found: not found, f"pool {self.pool} terminated")
+        after_release = getattr(self.api, "after_release", None)
+        if callable(after_release):
+            after_release()
 
     def _settled_region(self, current: list[Instance]) -> str | None:
         regions = {i.region for i in current}
