@@ -22,10 +22,12 @@ if TYPE_CHECKING:
         CapacityKind,
         Cluster,
         ContainerRuntime,
+        CrusoeOptions,
         GcpOptions,
         Interconnect,
         Kubernetes,
         KubernetesSystemPool,
+        LambdaOptions,
         LocalScratch,
         Lustre,
         Network,
@@ -50,12 +52,14 @@ __all__ = [
     "Cluster",
     "ClusterPlan",
     "ContainerRuntime",
+    "CrusoeOptions",
     "Finding",
     "GcpOptions",
     "GpuCluster",
     "Interconnect",
     "Kubernetes",
     "KubernetesSystemPool",
+    "LambdaOptions",
     "LocalScratch",
     "Lustre",
     "Network",
@@ -73,7 +77,8 @@ __all__ = [
 ]
 
 _SPEC = (
-    "AwsOptions GcpOptions Bucket CapacityKind Cluster ContainerRuntime Interconnect Kubernetes "
+    "AwsOptions GcpOptions LambdaOptions CrusoeOptions Bucket CapacityKind Cluster ContainerRuntime "
+    "Interconnect Kubernetes "
     "KubernetesSystemPool "
     "LocalScratch Lustre Network Nfs "
     "NodePool OperatingSystem Slurm SlurmController SlurmLogin SlurmPartition Software"

@@ -1,7 +1,7 @@
 """Boot-time software of the nodes, rendered from `templates/`. Pure: no Pulumi, no network."""
 
 from provisioner.bootstrap.context import NodeContext, node_context
-from provisioner.bootstrap.mounts import LustreMount, NfsMount
+from provisioner.bootstrap.mounts import HostFirewall, LustreMount, NfsMount, VolumeMount
 from provisioner.bootstrap.slurm import SecretRef, SlurmLayout, SlurmWiring
 from provisioner.bootstrap.steps import STEPS, Step, steps_for
 from provisioner.bootstrap.userdata import (
@@ -21,6 +21,7 @@ from provisioner.bootstrap.userdata import (
 
 __all__ = [
     "STEPS",
+    "HostFirewall",
     "LustreMount",
     "NfsMount",
     "NodeContext",
@@ -31,6 +32,7 @@ __all__ = [
     "SlurmWiring",
     "Step",
     "UserDataTooLargeError",
+    "VolumeMount",
     "compose",
     "node_context",
     "node_files",

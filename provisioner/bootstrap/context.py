@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from provisioner.bootstrap.mounts import LustreMount, NfsMount
+from provisioner.bootstrap.mounts import HostFirewall, LustreMount, NfsMount, VolumeMount
 from provisioner.bootstrap.slurm import SlurmNodeContext
 from provisioner.plan import ClusterPlan, PoolPlan
 from provisioner.spec import ContainerRuntime, GpuVendor, Interconnect, OperatingSystem
@@ -167,6 +167,10 @@ class NodeContext:
     """The instance metadata service's IPv4 address ('' = no metadata guard for this provider)."""
     metadata_ipv6: str = ""
     """Its IPv6 address, where the provider has one ('' = none)."""
+    volumes: tuple[VolumeMount, ...] = ()
+    """Cloud volumes to mount (a Lambda filesystem, a Crusoe shared disk)."""
+    host_firewall: HostFirewall | None = None
+    """Inbound filtering on the node, where no cloud firewall of ours guards its public address."""
 
     @property
     def nvidia(self) -> bool:
@@ -316,6 +320,8 @@ def node_context(
     lustre: tuple[LustreMount, ...] = (),
     slurm: SlurmNodeContext | None = None,
     nfs: tuple[NfsMount, ...] = (),
+    volumes: tuple[VolumeMount, ...] = (),
+    host_firewall: HostFirewall | None = None,
 ) -> NodeContext:
     software = pool.software
     provider = plan.provider.value
@@ -362,6 +368,8 @@ def node_context(
         gpudirect=gpudirect_stack(pool.interconnect) if provider == "gcp" else None,
         metadata_ipv4=_METADATA_IPV4.get(provider, ""),
         metadata_ipv6=_METADATA_IPV6.get(provider, ""),
+        volumes=volumes,
+        host_firewall=host_firewall,
     )
 
 

@@ -28,3 +28,46 @@ class NfsMount:
     @property
     def source(self) -> str:
         return f"{self.address}:/{self.export.lstrip('/')}"
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeMount:
+    """A cloud volume the node mounts where the declaration says: a Lambda filesystem, which Lambda mounts
+    under /lambda/nfs/<name> itself (bind-mounted to `mount_point`), or a Crusoe shared disk (virtiofs,
+    mounted by its tag). Known before deploy: the names are the plan's."""
+
+    source: str
+    """The bind source path, or the virtiofs tag."""
+    fstype: str
+    """'bind' or 'virtiofs'."""
+    mount_point: str
+    description: str
+
+    @property
+    def fstab_type(self) -> str:
+        return "none" if self.fstype == "bind" else self.fstype
+
+    @property
+    def options(self) -> str:
+        # nofail: a volume that is late never blocks a boot; the step waits for it and fails by name
+        if self.fstype == "bind":
+            return f"bind,nofail,x-systemd.requires-mounts-for={self.source}"
+        return "defaults,nofail"
+
+
+@dataclass(frozen=True, slots=True)
+class HostFirewall:
+    """Inbound filtering on the node itself, where the cloud gives every node a public address and the
+    adapter puts no cloud firewall in front of it (Lambda, Crusoe): SSH only from the declared ranges, and
+    anything else only from private ranges (the cluster's own traffic)."""
+
+    ssh_cidrs: tuple[str, ...]
+    private_cidrs: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+
+    @property
+    def ssh_ipv4(self) -> tuple[str, ...]:
+        return tuple(c for c in self.ssh_cidrs if ":" not in c)
+
+    @property
+    def ssh_ipv6(self) -> tuple[str, ...]:
+        return tuple(c for c in self.ssh_cidrs if ":" in c)

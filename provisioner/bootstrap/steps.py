@@ -20,6 +20,8 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("prepare", lambda c: True),
+    # first: a node with a public address is filtered before anything listens on it
+    Step("host-firewall", lambda c: c.host_firewall is not None),
     # OFED first: the NVIDIA driver must be built against it for nvidia-peermem (GPUDirect RDMA)
     # (Google's GPUDirect-RDMA NICs come with Google's GPU images' RDMA stack; the gpudirect step adds gIB)
     Step(
@@ -38,9 +40,10 @@ STEPS: tuple[Step, ...] = (
     Step("scratch", lambda c: bool(c.scratch_mount)),
     Step("lustre", lambda c: bool(c.lustre)),
     Step("nfs", lambda c: bool(c.nfs)),
+    Step("volumes", lambda c: bool(c.volumes)),
     Step(
         "shared-home",
-        lambda c: c.slurm is not None and bool(c.slurm.shared_home) and bool(c.lustre or c.nfs),
+        lambda c: c.slurm is not None and bool(c.slurm.shared_home) and bool(c.lustre or c.nfs or c.volumes),
     ),
     Step("container-toolkit", lambda c: c.nvidia and bool(c.container_runtime)),
     # Google's GPUDirect plugin and RxDM come as container images: after the runtime and the NVIDIA toolkit

@@ -17,7 +17,7 @@ from email.mime.text import MIMEText
 from types import SimpleNamespace
 
 from provisioner.bootstrap.context import NodeContext, node_context, support_context
-from provisioner.bootstrap.mounts import LustreMount, NfsMount
+from provisioner.bootstrap.mounts import HostFirewall, LustreMount, NfsMount, VolumeMount
 from provisioner.bootstrap.slurm import (
     SlurmWiring,
     controller_units,
@@ -201,11 +201,14 @@ def render_pool(
     lustre: Sequence[LustreMount],
     slurm: SlurmWiring | None = None,
     nfs: Sequence[NfsMount] = (),
+    volumes: Sequence[VolumeMount] = (),
+    host_firewall: HostFirewall | None = None,
 ) -> RenderedPool:
     """A GPU pool's nodes; with `slurm` (the cluster has a Slurm scheduler), they join it as compute nodes.
-    `lustre` and `nfs`: the shared filesystems to mount, known after deploy."""
+    `lustre` and `nfs`: the shared filesystems to mount, known after deploy; `volumes`: cloud volumes known
+    before; `host_firewall`: the node's own inbound filter (clouds without one of ours in front)."""
     slurm_ctx = None if slurm is None else slurm_node_context(plan, "gpu", slurm, pool)
-    ctx = node_context(plan, pool, tuple(lustre), slurm_ctx, tuple(nfs))
+    ctx = node_context(plan, pool, tuple(lustre), slurm_ctx, tuple(nfs), tuple(volumes), host_firewall)
     health = node_health_script(plan, pool, scontrol="/usr/bin/scontrol") if slurm_ctx else None
     files = node_files(ctx, node_metadata(plan, pool), slurm_files(ctx, health))
     cloud_config = render_cloud_config(ctx, files)
@@ -288,10 +291,12 @@ def render_user_data(
     limit: int | None = None,
     slurm: SlurmWiring | None = None,
     nfs: Sequence[NfsMount] = (),
+    volumes: Sequence[VolumeMount] = (),
+    host_firewall: HostFirewall | None = None,
 ) -> str:
     """The pool's user data: our cloud-config, or a multipart document of it and the user's own part.
     With `limit`, checks that it fits (gzipped if it has to)."""
-    rendered = render_pool(plan, pool, lustre, slurm, nfs)
+    rendered = render_pool(plan, pool, lustre, slurm, nfs, volumes, host_firewall)
     extra = pool.software.extra_user_data
     what = f"pool {pool.name!r} of cluster {plan.name!r}"
     return _checked(rendered, extra, limit, what, (plan.name, pool.name))

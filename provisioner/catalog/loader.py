@@ -168,7 +168,7 @@ def load_catalog() -> Catalog:
                 ImageDefault(
                     provider=provider,
                     os=os_name,
-                    lookup=raw.get("ssm_parameter") or raw.get("image_family"),
+                    lookup=raw.get("ssm_parameter") or raw.get("image_family") or raw.get("image"),
                     nvidia_driver=raw.get("nvidia_driver"),
                     description=raw["description"],
                 )

@@ -53,6 +53,9 @@ class ProviderInfo:
     """Largest user data the provider accepts, in bytes before encoding."""
     support_shapes: dict[str, str] = field(default_factory=dict)
     """Default CPU shape per support role ('controller', 'login') of a scheduler."""
+    reservations_by_match: bool = False
+    """The cloud puts a VM into a matching reservation by itself (Crusoe): capacity='reservation' names no
+    reservation id and no zone."""
     zonal_pools: bool = False
     """A pool lives in one zone: when it names none, the plan picks the first zone of the region where the
     catalog records its shape (Google Cloud)."""
@@ -111,7 +114,7 @@ def all_providers() -> list[ProviderInfo]:
 
 def _ensure_loaded() -> None:
     if not _REGISTRY:
-        from provisioner.providers import aws, gcp
+        from provisioner.providers import aws, crusoe, gcp, lambda_cloud
 
-        register(aws.INFO)
-        register(gcp.INFO)
+        for info in (aws.INFO, gcp.INFO, lambda_cloud.INFO, crusoe.INFO):
+            register(info)

@@ -11,7 +11,7 @@ from provisioner.spec.enums import (
     Severity,
 )
 from provisioner.spec.network import Network
-from provisioner.spec.options import AwsOptions, GcpOptions
+from provisioner.spec.options import AwsOptions, CrusoeOptions, GcpOptions, LambdaOptions
 from provisioner.spec.pool import NodePool
 from provisioner.spec.scheduler import (
     Kubernetes,
@@ -31,11 +31,13 @@ __all__ = [
     "CapacityKind",
     "Cluster",
     "ContainerRuntime",
+    "CrusoeOptions",
     "GcpOptions",
     "GpuVendor",
     "Interconnect",
     "Kubernetes",
     "KubernetesSystemPool",
+    "LambdaOptions",
     "LocalScratch",
     "Lustre",
     "Network",

@@ -64,4 +64,72 @@ class GcpOptions(SpecModel):
     ] = False
 
 
-ProviderOptions = Annotated[AwsOptions | GcpOptions, Field(discriminator="provider")]
+RegionList = Annotated[
+    list[Annotated[str, Field(pattern=r"^[a-z0-9-]+$", max_length=40)]],
+    Field(max_length=16),
+]
+
+
+class LambdaOptions(SpecModel):
+    """Knobs only Lambda has (Lambda Cloud's on-demand instances, through its REST API)."""
+
+    provider: Annotated[Literal["lambda"], Field(description="Discriminator.")] = "lambda"
+    ssh_key_name: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="Name of an SSH key already in the Lambda account (Lambda requires exactly one per "
+            "launch; add it with `POST /ssh-keys` or the console).",
+        ),
+    ] = None
+    fallback_regions: Annotated[
+        RegionList,
+        Field(
+            description="Regions to try, in order, after the cluster's region when Lambda has no capacity "
+            "there (a pool stays in one region). Ignored when the cluster has a filesystem, which is "
+            "regional."
+        ),
+    ] = Field(default_factory=list)
+
+
+class CrusoeOptions(SpecModel):
+    """Knobs only Crusoe has (Crusoe Cloud VMs, through its REST API)."""
+
+    provider: Annotated[Literal["crusoe"], Field(description="Discriminator.")] = "crusoe"
+    project_id: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            description="Crusoe project (a UUID) to create the VMs in.",
+        ),
+    ] = None
+    ssh_public_key: Annotated[
+        str | None,
+        Field(
+            pattern=r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( [^\n]*)?$",
+            max_length=16384,
+            description="OpenSSH public key put on every VM (Crusoe requires one per VM).",
+        ),
+    ] = None
+    image: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            description="Crusoe image; None = the curated NVIDIA image of the shape "
+            "(ubuntu22.04-nvidia-sxm-docker for SXM/InfiniBand, ubuntu22.04-nvidia-pcie-docker otherwise).",
+        ),
+    ] = None
+    fallback_locations: Annotated[
+        RegionList,
+        Field(
+            description="Locations to try, in order, after the cluster's region when Crusoe is out of stock "
+            "there (a pool stays in one location). Ignored when the cluster has a shared disk, which is "
+            "per location."
+        ),
+    ] = Field(default_factory=list)
+
+
+ProviderOptions = Annotated[
+    AwsOptions | GcpOptions | LambdaOptions | CrusoeOptions, Field(discriminator="provider")
+]

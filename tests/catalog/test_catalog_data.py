@@ -213,8 +213,9 @@ def test_lookups() -> None:
         "p5.4xlarge",
         "p5.48xlarge",
     }
-    assert CATALOG.providers_with_gpu("H100") == ["aws", "gcp"]
-    assert CATALOG.providers_with_gpu("MI300X") == []
+    assert CATALOG.providers_with_gpu("H100") == ["aws", "crusoe", "gcp", "lambda"]
+    assert CATALOG.providers_with_gpu("MI300X") == ["crusoe"]
+    assert CATALOG.providers_with_gpu("MI325X") == []
     assert CATALOG.offer("aws", "p5.96xlarge") is None
     assert CATALOG.offer("gcp", "p5.48xlarge") is None
 

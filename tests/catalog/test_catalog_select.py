@@ -70,14 +70,14 @@ def test_count_not_a_multiple_without_single_gpu_shapes_has_no_single_gpu_hint()
 
 
 def test_gpu_not_offered_names_where_it_is() -> None:
-    found = problem("MI300X", 8)
+    found = problem("MI325X", 8)
     assert found.code == "gpu-not-offered"
     assert found.field == "gpu"
     assert "nor by any other provider in the catalog" in found.message
     assert "provider=" not in found.fix
     other = select_offer(CATALOG, "azure", "H100", 8, None, None)
     assert isinstance(other, SelectionProblem)
-    assert other.message == "H100 is not offered on azure; in the catalog it is on: aws, gcp"
+    assert other.message == "H100 is not offered on azure; in the catalog it is on: aws, crusoe, gcp, lambda"
 
 
 def test_explicit_shape() -> None:

@@ -333,13 +333,13 @@ ROWS: list[tuple[str, Mutation, list[tuple[str, str, Severity]], str]] = [
     ),
     (
         "options-provider-mismatch",
-        top(provider="lambda", options={"provider": "aws"}),
+        top(provider="azure", options={"provider": "aws"}),
         [
             ("provider-not-implemented", "provider", E),
             ("options-provider-mismatch", "options.provider", E),
             ("gpu-not-offered", "pools[0].gpu", E),
         ],
-        "'lambda'",
+        "'azure'",
     ),
     (
         "rocky-unsupported-on-aws",

@@ -155,8 +155,8 @@ def test_gpu_not_offered_names_the_providers_that_have_it() -> None:
     )
     (finding,) = validate(cluster, catalog)
     assert (finding.code, finding.path) == ("gpu-not-offered", "pools[0].gpu")
-    assert finding.message == "MI300X is not offered on aws; in the catalog it is on: azure, oci"
-    assert "azure, oci" in finding.fix
+    assert finding.message == "MI300X is not offered on aws; in the catalog it is on: azure, crusoe, oci"
+    assert "azure, crusoe, oci" in finding.fix
 
 
 def test_scratch_on_a_shape_without_nvme_is_a_warning() -> None:

@@ -12,6 +12,7 @@ from provisioner.validate.rules import (
     kubernetes,
     names,
     provider,
+    rest,
     slurm,
     software,
     storage,
@@ -28,6 +29,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *access.RULES,
     *aws.RULES,
     *gcp.RULES,
+    *rest.RULES,
     *slurm.RULES,
     *kubernetes.RULES,
 )

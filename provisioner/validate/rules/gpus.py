@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from provisioner.catalog.select import Selection
+from provisioner.providers.base import provider_info
 from provisioner.spec import CapacityKind, Interconnect, ProviderName
 from provisioner.validate.context import RuleContext
 from provisioner.validate.findings import Finding, error, warning
@@ -33,7 +34,7 @@ def shape(ctx: RuleContext) -> Iterator[Finding]:
             yield error(chosen.code, f"{path}.{chosen.field}", chosen.message, chosen.fix)
             continue
         yield from _region(ctx, path, chosen)
-        yield from _fabric(path, pool.interconnect, chosen)
+        yield from _fabric(path, pool.interconnect, chosen, _fabric_shapes(ctx))
 
 
 def _region(ctx: RuleContext, path: str, chosen: Selection) -> Iterator[Finding]:
@@ -48,7 +49,13 @@ def _region(ctx: RuleContext, path: str, chosen: Selection) -> Iterator[Finding]
         )
 
 
-def _fabric(path: str, asked: Interconnect, chosen: Selection) -> Iterator[Finding]:
+def _fabric_shapes(ctx: RuleContext) -> list[str]:
+    """The provider's shapes that have a multi-node fabric, by name."""
+    provider = ctx.cluster.provider.value
+    return sorted(o.instance_type for o in ctx.catalog.offers if o.provider == provider and o.has_fabric)
+
+
+def _fabric(path: str, asked: Interconnect, chosen: Selection, fabric_shapes: list[str]) -> Iterator[Finding]:
     offer = chosen.offer
     if asked not in (Interconnect.AUTO, Interconnect.NONE) and offer.fabric is not asked:
         capable = "no high-speed fabric" if not offer.has_fabric else f"{offer.fabric.value}"
@@ -61,13 +68,20 @@ def _fabric(path: str, asked: Interconnect, chosen: Selection) -> Iterator[Findi
         return
     effective = offer.fabric if asked is Interconnect.AUTO else asked
     if chosen.nodes > 1 and effective is Interconnect.NONE:
+        bandwidth = f"{offer.network_gbps:g} Gbps" if offer.network_gbps else "bandwidth not recorded"
+        instead = (
+            f"use a shape with a fabric ({', '.join(fabric_shapes[:4])})"
+            if fabric_shapes
+            else "no shape of this provider has a multi-node fabric in the catalog; choose a provider with "
+            "EFA, InfiniBand or GPUDirect"
+        )
         yield warning(
             "multi-node-without-fabric",
             f"{path}.interconnect",
             f"{chosen.nodes} nodes of {offer.instance_type} talk over plain TCP "
-            f"({offer.network_gbps:g} Gbps, no RDMA fabric): multi-node training will be network-bound",
-            "use a shape with EFA/InfiniBand for multi-node jobs, or suppress 'multi-node-without-fabric' "
-            "for independent (e.g. inference) nodes",
+            f"({bandwidth}, no RDMA fabric): multi-node training will be network-bound",
+            f"{instead} for multi-node jobs, or suppress 'multi-node-without-fabric' for independent "
+            "(e.g. inference) nodes",
         )
 
 
@@ -78,6 +92,9 @@ def _zone_example(ctx: RuleContext, letter: str = "a") -> str:
 
 
 def capacity(ctx: RuleContext) -> Iterator[Finding]:
+    info = provider_info(ctx.cluster.provider.value)
+    if info is not None and info.reservations_by_match:
+        return  # the cloud places a VM in a matching reservation by itself: no id, no zone to name
     for path, pool in ctx.pools():
         if pool.capacity in _NEEDS_ID and not pool.reservation_id:
             yield error(

@@ -1,0 +1,72 @@
+"""Lambda decisions derived from a ClusterPlan. Pure: no Pulumi, no network.
+
+Each pool is one RestPool of `nodes` instances named `<cluster>-<pool>-<i>`, launched with the account's SSH
+key, the cluster's filesystem (Lambda attaches at most one per launch) and the boot as cloud-init user data.
+A Lambda filesystem is regional: with one, every pool stays in the cluster's region; without, a pool that
+meets no capacity moves to the declared fallback regions, in order."""
+
+from __future__ import annotations
+
+from provisioner.bootstrap import VolumeMount
+from provisioner.plan import ClusterPlan
+from provisioner.providers.rest.spec import (
+    RestClusterSpec,
+    RestPlanError,
+    RestPoolSpec,
+    RestVolumeSpec,
+    cloud_name,
+    pool_regions,
+    user_data,
+)
+from provisioner.spec import LambdaOptions, Nfs
+
+PROVIDER = "lambda"
+POOL_FACTORY = "provisioner.providers.lambda_cloud.api:pool_api"
+VOLUME_FACTORY = "provisioner.providers.lambda_cloud.filesystems:volume_api"
+FILESYSTEM_ROOT = "/lambda/nfs"
+"""Where Lambda mounts a filesystem attached at launch: /lambda/nfs/<name> (Lambda's filesystem docs, as
+recalled; unverified)."""
+
+
+def lambda_options(plan: ClusterPlan) -> LambdaOptions:
+    return plan.options if isinstance(plan.options, LambdaOptions) else LambdaOptions()
+
+
+def filesystems(name: str, plan: ClusterPlan) -> tuple[RestVolumeSpec, ...]:
+    found = []
+    for storage in plan.storage:
+        if isinstance(storage, Nfs):
+            cloud = cloud_name(name, storage.name)
+            mount = VolumeMount(
+                f"{FILESYSTEM_ROOT}/{cloud}", "bind", storage.mount_point, f"Lambda filesystem {cloud}"
+            )
+            found.append(
+                RestVolumeSpec(storage.name, cloud, plan.region, None, "filesystem", mount, storage.protect)
+            )
+    return tuple(found)
+
+
+def lambda_plan(name: str, plan: ClusterPlan) -> RestClusterSpec:
+    options = lambda_options(plan)
+    if options.ssh_key_name is None:
+        raise RestPlanError("options.ssh_key_name is not set: Lambda launches need the name of an SSH key")
+    volumes = filesystems(name, plan)
+    if len(volumes) > 1:
+        raise RestPlanError(f"Lambda attaches one filesystem per instance; the plan has {len(volumes)}")
+    regions = pool_regions(plan, options.fallback_regions, pinned=bool(volumes))
+    pools = []
+    for pool in plan.pools:
+        cloud = cloud_name(name, pool.name)
+        props = {
+            "provider": PROVIDER,
+            "pool": cloud,
+            "count": pool.nodes,
+            "regions": list(regions),
+            "instance_type": pool.instance_type,
+            "ssh_key": options.ssh_key_name,
+            "file_systems": [v.name for v in volumes],
+            "user_data": user_data(plan, pool, volumes),
+            "tags": dict(sorted(plan.tags.items())),
+        }
+        pools.append(RestPoolSpec(pool.name, cloud, pool, regions, props))
+    return RestClusterSpec(name, PROVIDER, plan.region, tuple(pools), volumes, dict(plan.tags))
