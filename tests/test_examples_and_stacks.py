@@ -45,13 +45,15 @@ def test_it_plans_offline_without_errors(planned: tuple[Path, RunResult]) -> Non
     assert result.exit_code == EXIT_OK, [f.render() for f in result.all_findings()]
     assert result.clusters and all(run.emitted for run in result.clusters)
     for run in result.clusters:
-        groups = {  # bare and Slurm pools, EKS and GKE node pools: groups, never one resource per node
+        groups = {  # bare and Slurm pools, EKS/GKE node pools, REST pools: groups, never one per node
             "aws:autoscaling/group:Group",
             "aws:eks/nodeGroup:NodeGroup",
             "gcp:compute/instanceGroupManager:InstanceGroupManager",
             "gcp:container/nodePool:NodePool",
         }
-        assert any(r.type in groups for r in run.resources)
+        dynamic = "pulumi-python:dynamic:Resource"
+        rest_pools = [r for r in run.resources if r.type == dynamic and "pool" in r.inputs]
+        assert rest_pools or any(r.type in groups for r in run.resources)
         assert run.plan.cost.per_hour is not None and run.plan.cost.per_hour > 0
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from provisioner.providers.base import Capability, provider_info
 from provisioner.providers.gcp.limits import LUSTRE_MIN_GIB as GCP_LUSTRE_MIN_GIB
-from provisioner.spec import CapacityKind, Cluster, Interconnect, Kubernetes, Lustre, ProviderName, Slurm
+from provisioner.spec import CapacityKind, Cluster, Interconnect, Kubernetes, Lustre, Nfs, ProviderName, Slurm
+from provisioner.spec.storage import Storage
 
 _RESERVED = (CapacityKind.RESERVATION, CapacityKind.CAPACITY_BLOCK)
 Drop = Callable[[str, object], None]
@@ -53,10 +55,7 @@ def retarget(cluster: Cluster, provider: ProviderName, region: str) -> Retargete
             drop(f"pools[{i}].software.image", pool.software.image)
             changes["software"] = pool.software.model_copy(update={"image": None})
         pools.append(pool.model_copy(update=changes))
-    storage = [
-        _fit_lustre(item, i, provider, drop) if isinstance(item, Lustre) else item
-        for i, item in enumerate(cluster.storage)
-    ]
+    storage = [_fit_storage(item, i, provider, drop) for i, item in enumerate(cluster.storage)]
     update: dict[str, object] = {"provider": provider, "region": region, "pools": pools, "storage": storage}
     if cluster.options is not None:
         drop("options.provider", cluster.options.provider)
@@ -74,6 +73,27 @@ def retarget(cluster: Cluster, provider: ProviderName, region: str) -> Retargete
     moved = cluster.model_copy(update=update)
     # model_copy skips validation: validate the result as a fresh declaration
     return Retargeted(Cluster.model_validate(moved.model_dump(mode="json")), tuple(dropped))
+
+
+def _supports(provider: ProviderName, capability: Capability) -> bool:
+    info = provider_info(provider.value)
+    return info is not None and info.unsupported(capability) is None
+
+
+def _fit_storage(item: Storage, index: int, provider: ProviderName, drop: Drop) -> Storage:
+    """A shared filesystem the target makes: Lustre fitted to its sizes; an Nfs share becomes Lustre where the
+    target has no NFS but Lustre (AWS), and Lustre becomes an Nfs share where the target has only NFS (Lambda,
+    Crusoe). Same name, mount point and protection."""
+    has_nfs, has_lustre = _supports(provider, Capability.NFS), _supports(provider, Capability.LUSTRE)
+    if isinstance(item, Nfs) and not has_nfs and has_lustre:
+        drop(f"storage[{index}]", f"nfs (no NFS on {provider.value}: a Lustre filesystem instead)")
+        item = Lustre(name=item.name, mount_point=item.mount_point, capacity_gib=1, protect=item.protect)
+    elif isinstance(item, Lustre) and not has_lustre and has_nfs:
+        drop(f"storage[{index}]", f"lustre (no Lustre on {provider.value}: an NFS share instead)")
+        return Nfs(
+            name=item.name, mount_point=item.mount_point, capacity_gib=item.capacity_gib, protect=item.protect
+        )
+    return _fit_lustre(item, index, provider, drop) if isinstance(item, Lustre) else item
 
 
 AWS_LUSTRE_TIERS = (125, 250, 500, 1000)

@@ -117,11 +117,12 @@ def fake_dynamic(id_: str, inputs: dict[str, Any], region: str) -> dict[str, Any
         where = str(regions[0])
         pool = str(inputs["pool"])
         members = [
-            {"id": _digest(id_, str(i), length=12), "name": f"{pool}-{i}", "region": where, "status": "active"}
+            {"id": _digest(id_, str(i), length=12), "name": f"{pool}-{i}", "region": where}
             for i in range(int(inputs["count"]))
         ]
+        members = [{**m, "status": "active"} for m in members]
         return {"instances": members, "region": where}
-    if "volume_id" in inputs:
+    if "kind" in inputs and "region" in inputs:  # a volume (its None inputs never reach the engine)
         return {"volume_id": _digest(id_, "volume", length=12)}
     return {}
 

@@ -106,6 +106,13 @@ class ProviderContract:
     """Ranges the declaration allows SSH from."""
     storage_args: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Arguments of the reference filesystems by kind ('lustre'), where the provider's minimums differ."""
+    explicit_provider: bool = True
+    """Its resources go through one explicit Pulumi provider (False: Pulumi dynamic resources, which carry
+    their cloud settings in their own inputs; then `placement` checks each of them)."""
+    placement: Callable[[Resource, Context], Problems] = lambda r, ctx: []
+    """Without an explicit provider: the problems with where one cloud resource goes (region, cloud)."""
+    taggable: Callable[[Resource], bool] | None = None
+    """Which cloud resources take tags; None = those whose SDK class has the `tag_field` parameter."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +233,7 @@ def cloud_resources(rec: Recording, ctx: Context) -> list[Resource]:
 
 
 def machines(rec: Recording, ctx: Context) -> list[Resource]:
-    return [r for r in rec if r.type in ctx.contract.machine_types]
+    return [r for r in rec if r.kind in ctx.contract.machine_types]
 
 
 def fake_refs(resource: Resource, region: str) -> set[str]:
@@ -283,7 +290,13 @@ def cluster_providers(rec: Recording, ctx: Context) -> list[Resource]:
 
 
 def check_provider(rec: Recording, ctx: Context) -> Problems:
-    """One explicit provider with the declared settings, and every cloud resource on it."""
+    """One explicit provider with the declared settings, and every cloud resource on it (or, for dynamic
+    resources, the declared settings in each resource's own inputs)."""
+    if not ctx.contract.explicit_provider:
+        found = cloud_resources(rec, ctx)
+        if not found:
+            return [f"no {ctx.contract.package} resource was emitted: nothing to check"]
+        return [p for r in found for p in ctx.contract.placement(r, ctx)]
     providers = cluster_providers(rec, ctx)
     if len(providers) != 1:
         found = [p.name for p in providers]
@@ -315,11 +328,12 @@ def check_tags(rec: Recording, ctx: Context) -> Problems:
     field_name = ctx.contract.tag_field
     problems = []
     for r in cloud_resources(rec, ctx):
-        if field_name not in sdk_parameters(r.type):
+        taggable = ctx.contract.taggable
+        if not (taggable(r) if taggable is not None else field_name in sdk_parameters(r.type)):
             continue  # the cloud cannot tag it
         have = tag_dict(r.inputs.get(field_name))
         provider = providers.get(r.provider_urn or "")
-        if provider is not None and r.type not in ctx.contract.defaults_skip:
+        if provider is not None and r.kind not in ctx.contract.defaults_skip:
             have = {**ctx.contract.default_tags(provider.inputs), **have}
         missing = {k: v for k, v in want.items() if have.get(k) != v}
         if missing:
@@ -403,7 +417,7 @@ def check_no_secret_values(rec: Recording, ctx: Context) -> Problems:
     """No generated secret value in any input, except the secret store's own versions."""
     problems = []
     for r in rec:
-        if r.type in ctx.contract.secret_holders or r.package == "random":
+        if r.kind in ctx.contract.secret_holders or r.package == "random":
             continue
         for text in texts(r.inputs):
             for label, secret in rec.secrets.items():
@@ -416,7 +430,7 @@ def check_secret_references(rec: Recording, ctx: Context) -> Problems:
     """Each secret-store entry is named (by id, ARN or name) in some machine's inputs: nodes fetch it."""
     machine_text = "\n".join(t for m in machines(rec, ctx) for t in texts(m.inputs))
     problems = []
-    for secret in (r for r in rec if r.type in ctx.contract.secret_types):
+    for secret in (r for r in rec if r.kind in ctx.contract.secret_types):
         refs = fake_refs(secret, ctx.cluster.region)
         if not any(ref in machine_text for ref in refs):
             problems.append(
@@ -431,7 +445,7 @@ def check_secret_references(rec: Recording, ctx: Context) -> Problems:
 
 def stateful(rec: Recording, ctx: Context) -> list[Resource]:
     kinds = ctx.contract.filesystem_types | ctx.contract.bucket_types
-    return [r for r in rec if r.type in kinds]
+    return [r for r in rec if r.kind in kinds]
 
 
 def check_protected(rec: Recording, ctx: Context) -> Problems:
@@ -470,7 +484,7 @@ def wildcard_statements(doc: Mapping[str, Any]) -> list[str]:
 
 def check_groups(rec: Recording, ctx: Context) -> Problems:
     """Every GPU pool is a group; single machines are support nodes (no GPU shape)."""
-    groups = [r for r in rec if r.type in ctx.contract.group_types]
+    groups = [r for r in rec if r.kind in ctx.contract.group_types]
     problems = []
     if len(groups) < len(ctx.plan.pools):
         problems.append(
@@ -479,7 +493,7 @@ def check_groups(rec: Recording, ctx: Context) -> Problems:
         )
     pool_shapes = {p.instance_type for p in ctx.plan.pools}
     for r in rec:
-        if r.type not in ctx.contract.instance_types:
+        if r.kind not in ctx.contract.instance_types:
             continue
         shape = ctx.contract.shape(r)
         offer = ctx.catalog.offer(ctx.contract.package, shape) if shape else None

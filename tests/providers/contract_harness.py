@@ -24,6 +24,7 @@ from provisioner.program.mocks import FakeCloud, Recorder, RecordingMonitor, fak
 from provisioner.spec import Cluster
 
 PROJECT, STACK = "contract", "dev"
+DYNAMIC = "pulumi-python:dynamic:Resource"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,18 @@ class Resource:
     protect: bool
     custom: bool
     inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The type, refined for Pulumi's Python dynamic resources, which all register as
+        `pulumi-python:dynamic:Resource`: a REST pool (`#pool`) or volume (`#volume`), by its inputs."""
+        if self.type != DYNAMIC:
+            return self.type
+        if "pool" in self.inputs and "count" in self.inputs:
+            return f"{DYNAMIC}#pool"
+        if "kind" in self.inputs and "region" in self.inputs:
+            return f"{DYNAMIC}#volume"
+        return self.type
 
     @property
     def package(self) -> str:

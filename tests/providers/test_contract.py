@@ -24,14 +24,20 @@ known to fail when the contract is broken.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import email
+import io
 import json
+import re
+import tarfile
 from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from contract_checks import (
     CHECKS,
     Context,
@@ -50,7 +56,7 @@ from contract_checks import (
     unsecret,
     wildcard_statements,
 )
-from contract_harness import Recording, Resource, emit, planned
+from contract_harness import DYNAMIC, Recording, Resource, emit, planned
 
 from provisioner.catalog import shipped_catalog
 from provisioner.catalog.select import Selection, select_offer
@@ -61,7 +67,9 @@ from provisioner.spec import (
     AwsOptions,
     Bucket,
     Cluster,
+    CrusoeOptions,
     GcpOptions,
+    LambdaOptions,
     Lustre,
     Network,
     Nfs,
@@ -70,6 +78,7 @@ from provisioner.spec import (
     Slurm,
     SlurmLogin,
 )
+from provisioner.spec.options import ProviderOptions
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_gcp.*")
 """pulumi_gcp warns about its own deprecated classes as its modules load; not ours."""
@@ -438,7 +447,142 @@ GCP = ProviderContract(
 )
 
 
-CONTRACTS: dict[str, ProviderContract] = {"aws": AWS, "gcp": GCP}
+# --- REST clouds (Lambda, Crusoe): Pulumi dynamic resources over the clouds' APIs --------------------------
+
+REST_POOL = f"{DYNAMIC}#pool"
+REST_VOLUME = f"{DYNAMIC}#volume"
+CRUSOE_PROJECT = "198e7c51-9ed2-41db-b3c8-baeee40d7592"
+CRUSOE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIContractKeyOnly000000000000000000000000 contract@test"
+CREDENTIAL_INPUT = re.compile(r"(api_?key|token|secret|password|access_key|credential)", re.IGNORECASE)
+"""Inputs that would put a credential into the state (`ssh_key` is a key's name or a public key)."""
+_NFT_SET = re.compile(r"set (\w+) \{[^}]*?elements = \{ ([^}]*) \}", re.DOTALL)
+
+
+def boot_files(user_data: str) -> dict[str, str]:
+    """The files a pool's boot writes: a startup script's archive (Crusoe), or a cloud-config's write_files,
+    alone or in a multipart document (Lambda)."""
+    if "PROVISIONER_FILES" in user_data:
+        after = user_data.split("<<'PROVISIONER_FILES'", 1)[1].split("\n", 1)[1]
+        body = after.split("\nPROVISIONER_FILES", 1)[0]
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(body)), mode="r:gz") as tar:
+            return {
+                f"/{m.name}": tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+                for m in tar.getmembers()
+                if m.isfile()
+            }
+    parts = [user_data]
+    if user_data.startswith("Content-Type: multipart"):
+        parts = [
+            str(p.get_payload(decode=True).decode())
+            for p in email.message_from_string(user_data).walk()
+            if p.get_content_type() == "text/cloud-config"
+        ]
+    found: dict[str, str] = {}
+    for part in parts:
+        config = yaml.safe_load(part) if part.startswith("#cloud-config") else None
+        for entry in (config or {}).get("write_files", []):
+            found[str(entry["path"])] = str(entry.get("content", ""))
+    return found
+
+
+def firewall_rules(files: dict[str, str]) -> str | None:
+    """The nftables ruleset a node loads: the host-firewall step's here-document (or a file written as is)."""
+    step = files.get("/opt/provisioner/steps/host-firewall.sh")
+    if step is not None and "<<'NFT'\n" in step:
+        return step.split("<<'NFT'\n", 1)[1].split("\nNFT\n", 1)[0]
+    return files.get("/etc/provisioner/firewall.nft")
+
+
+def rest_ingress(r: Resource) -> list[Ingress]:
+    """What a REST pool's nodes admit: the node's own nftables filter from its boot files. A node without
+    one, or one that does not drop by default, is open to the world on its public address."""
+    if r.kind != REST_POOL:
+        return []
+    rules = firewall_rules(boot_files(str(r.inputs.get("user_data") or "")))
+    if rules is None or "policy drop;" not in rules:
+        return [Ingress(r.name, ("0.0.0.0/0", "::/0"), "all")]
+    sets = {name: tuple(e.strip() for e in elements.split(",")) for name, elements in _NFT_SET.findall(rules)}
+    found = []
+    for line in rules.splitlines():
+        words = line.split()
+        if "accept" not in words or "saddr" not in words:
+            continue
+        cidrs = sets.get(words[words.index("saddr") + 1].lstrip("@"), ())
+        if "dport" in words:
+            port = int(words[words.index("dport") + 1])
+            found.append(Ingress(r.name, cidrs, words[0], ((port, port),)))
+        else:
+            found.append(Ingress(r.name, cidrs, "all"))
+    return found
+
+
+def rest_placement(r: Resource, ctx: Context) -> Problems:
+    i = r.inputs
+    want = ctx.cluster.provider.value
+    problems = []
+    if i.get("provider") != want:
+        problems.append(f"{r.type} {r.name!r}: for {i.get('provider')!r}, not {want!r}")
+    regions = as_list(i.get("regions")) if r.kind == REST_POOL else [i.get("region")]
+    if not regions or regions[0] != ctx.cluster.region:
+        problems.append(f"{r.type} {r.name!r}: goes to {regions}, not first to {ctx.cluster.region}")
+    return problems
+
+
+def rest_hardening(r: Resource, ctx: Context) -> Problems:
+    """Key-only SSH, and the node boots our bootstrap (its health gate and inbound filter)."""
+    problems = [] if r.inputs.get("ssh_key") else [f"{r.type} {r.name!r}: no SSH key (password logins?)"]
+    files = boot_files(str(r.inputs.get("user_data") or ""))
+    if "/etc/systemd/system/provisioner-bootstrap.service" not in files:
+        problems.append(f"{r.type} {r.name!r}: its user data does not install provisioner's bootstrap")
+    return problems
+
+
+def rest_privilege(r: Resource, ctx: Context) -> Problems:
+    """No credential in any input: the API key comes from the environment at deploy time, never the state."""
+    return [
+        f"{r.type} {r.name!r}: input {key!r} would keep a credential in the state"
+        for key in r.inputs
+        if r.package == "pulumi-python" and key != "__provider" and CREDENTIAL_INPUT.search(key)
+    ]
+
+
+def rest_contract(region: str, options: Callable[[str | None], ProviderOptions | None]) -> ProviderContract:
+    return ProviderContract(
+        package="pulumi-python",
+        region=region,
+        options=options,
+        kms_key="",
+        tag_field="tags",
+        default_tags=lambda inputs: {},
+        provider_settings=lambda cluster: {},
+        ingress=rest_ingress,
+        machine_types=frozenset({REST_POOL}),
+        hardening=rest_hardening,
+        # Lambda's and Crusoe's APIs take no encryption setting for filesystems or disks (none in what we
+        # read): there is nothing to check; the README lists it among what is not verified
+        encryption=lambda r, rec, ctx: [],
+        filesystem_types=frozenset({REST_VOLUME}),
+        bucket_types=frozenset(),
+        deletion_protected=lambda r: False,
+        secret_types=frozenset(),
+        secret_holders=frozenset(),
+        privilege=rest_privilege,
+        group_types=frozenset({REST_POOL}),
+        instance_types=frozenset(),
+        shape=lambda r: r.inputs.get("instance_type"),
+        explicit_provider=False,
+        placement=rest_placement,
+        taggable=lambda r: r.kind == REST_POOL,
+    )
+
+
+LAMBDA = rest_contract("us-east-1", lambda kms: LambdaOptions(ssh_key_name="contract-key"))
+CRUSOE = rest_contract(
+    "us-east1-a", lambda kms: CrusoeOptions(project_id=CRUSOE_PROJECT, ssh_public_key=CRUSOE_KEY)
+)
+
+
+CONTRACTS: dict[str, ProviderContract] = {"aws": AWS, "gcp": GCP, "lambda": LAMBDA, "crusoe": CRUSOE}
 """One entry per registered provider with an emitter. Adding a provider: add its entry here."""
 
 
@@ -536,6 +680,12 @@ def context(name: str, variant: str) -> Context:
     return Context(cluster, plan, contract, shipped_catalog(), kms)
 
 
+def fullest(name: str) -> str:
+    """The variant with the most in it: Slurm, storage and a customer key; storage alone where the provider
+    has no Slurm (no generated secrets, no customer keys)."""
+    return "kms" if provider(name).unsupported(Capability.SLURM) is None else "storage"
+
+
 @cache
 def _recorded(name: str, variant: str) -> tuple[Recording, Context]:
     ctx = context(name, variant)
@@ -579,7 +729,7 @@ def test_contract(name: str, check: str, variant: str) -> None:
 def test_storage_variant_has_stateful_storage(name: str) -> None:
     """The protection and encryption checks see filesystems and buckets (they are not vacuous)."""
     rec, ctx = recorded(name, "storage")
-    kinds = {r.type for r in stateful(rec, ctx)}
+    kinds = {r.kind for r in stateful(rec, ctx)}
     declared = {s.kind for s in ctx.cluster.storage}
     if "bucket" in declared:
         assert kinds & ctx.contract.bucket_types, f"{name}: the storage variant emitted no bucket"
@@ -592,13 +742,13 @@ def test_slurm_variant_has_secrets(name: str) -> None:
     """The secret checks see generated secrets and secret-store entries (they are not vacuous)."""
     rec, ctx = recorded(name, "slurm")
     assert len(rec.secrets) >= 2, f"{name}: the Slurm variant generated no munge key/password: {rec.secrets}"
-    assert any(r.type in ctx.contract.secret_types for r in rec), f"{name}: no secret-store entry emitted"
+    assert any(r.kind in ctx.contract.secret_types for r in rec), f"{name}: no secret-store entry emitted"
 
 
 @pytest.mark.parametrize("name", REGISTERED)
 def test_urns_are_stable_across_emits(name: str) -> None:
     contract_for(provider(name))
-    ctx = context(name, "kms")
+    ctx = context(name, fullest(name))
     problems = check_same_urns(emit(ctx.cluster), emit(ctx.cluster))
     assert not problems, report(problems, f"{name}: two emits of one declaration")
 
@@ -617,7 +767,7 @@ def test_plan_command_registers_the_same_resources(name: str, tmp_path: Path) ->
     """`provisioner plan` (the runner, on a program file) registers what this test's harness records."""
     from provisioner.program.runner import run_program
 
-    rec, ctx = recorded(name, "kms")
+    rec, ctx = recorded(name, fullest(name))
     program = tmp_path / "cluster.py"
     program.write_text(
         "from provisioner import Cluster\n"
@@ -733,8 +883,8 @@ def _generic_doctors() -> dict[str, Doctor]:
         ), target.name
 
     def secret_unreferenced(rec: Recording, ctx: Context) -> tuple[Recording, str]:
-        secret = first(rec, lambda r: r.type in ctx.contract.secret_types)
-        blank = lambda r: dataclasses.replace(r, inputs={}) if r.type in ctx.contract.machine_types else None  # noqa: E731
+        secret = first(rec, lambda r: r.kind in ctx.contract.secret_types)
+        blank = lambda r: dataclasses.replace(r, inputs={}) if r.kind in ctx.contract.machine_types else None  # noqa: E731
         return doctored(rec, change=blank), secret.name
 
     def unprotected(rec: Recording, ctx: Context) -> tuple[Recording, str]:
@@ -744,7 +894,7 @@ def _generic_doctors() -> dict[str, Doctor]:
         ), target.name
 
     def no_groups(rec: Recording, ctx: Context) -> tuple[Recording, str]:
-        return doctored(rec, drop=lambda r: r.type in ctx.contract.group_types), "pools but 0 group"
+        return doctored(rec, drop=lambda r: r.kind in ctx.contract.group_types), "pools but 0 group"
 
     return {
         "names": bad_name,
@@ -969,17 +1119,103 @@ def _gcp_doctors() -> dict[str, Doctor]:
     }
 
 
-SPECIFIC_DOCTORS: dict[str, Callable[[], dict[str, Doctor]]] = {"aws": _aws_doctors, "gcp": _gcp_doctors}
+def _rest_doctors() -> dict[str, Doctor]:
+    def pool(rec: Recording) -> Resource:
+        return first(rec, lambda r: r.kind == REST_POOL)
+
+    def boot(firewall: str) -> str:
+        """A cloud-config that writes only this firewall."""
+        return "#cloud-config\n" + yaml.safe_dump(
+            {"write_files": [{"path": "/etc/provisioner/firewall.nft", "content": firewall}]}
+        )
+
+    def other_cloud(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        target = pool(rec)
+        return doctored(rec, change=_named(target, lambda r: with_inputs(r, provider="aws"))), target.name
+
+    def other_region(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        target = pool(rec)
+        return doctored(
+            rec, change=_named(target, lambda r: with_inputs(r, regions=["elsewhere-1", ctx.cluster.region]))
+        ), target.name
+
+    def no_firewall(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        target = pool(rec)
+        return doctored(
+            rec, change=_named(target, lambda r: with_inputs(r, user_data="#cloud-config\n"))
+        ), target.name
+
+    def ssh_undeclared(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        rules = (
+            "table inet provisioner {\n  set ssh_v4 {\n    type ipv4_addr\n    flags interval\n"
+            "    elements = { 198.51.100.0/24 }\n  }\n  chain input {\n    policy drop;\n"
+            "    tcp dport 22 ip saddr @ssh_v4 accept\n  }\n}\n"
+        )
+        target = pool(rec)
+        return doctored(
+            rec, change=_named(target, lambda r: with_inputs(r, user_data=boot(rules)))
+        ), target.name
+
+    def no_bootstrap(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        target = pool(rec)
+        return doctored(rec, change=_named(target, lambda r: with_inputs(r, user_data=""))), target.name
+
+    def api_key(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        target = pool(rec)
+        return doctored(
+            rec, change=_named(target, lambda r: with_inputs(r, api_key="secret_abc123"))
+        ), target.name
+
+    def unprotected(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        target = stateful(rec, ctx)[0]
+        return doctored(
+            rec, change=_named(target, lambda r: dataclasses.replace(r, protect=False))
+        ), target.name
+
+    return {
+        "protected": unprotected,
+        "provider/default": other_cloud,
+        "provider/region": other_region,
+        "ingress/no-firewall": no_firewall,
+        "ingress/ssh": ssh_undeclared,
+        "hardening/no-bootstrap": no_bootstrap,
+        "privilege/api-key": api_key,
+    }
+
+
+SPECIFIC_DOCTORS: dict[str, Callable[[], dict[str, Doctor]]] = {
+    "aws": _aws_doctors,
+    "gcp": _gcp_doctors,
+    "lambda": _rest_doctors,
+    "crusoe": _rest_doctors,
+}
+NEEDS_SECRETS = ("secret-values/encoded", "secret-values/plain", "secret-references")
+"""Generic doctors that plant a generated secret: only for providers with Slurm (the munge key)."""
+_REST_NOTHING_TO_CHECK = {
+    "encryption": "their APIs take no encryption setting for filesystems or disks",
+    "secret-values": "no generated secret exists without Slurm (privilege: no credential is an input)",
+    "secret-references": "no secret-store entry exists without Slurm",
+}
+NOTHING_TO_CHECK: dict[str, dict[str, str]] = {
+    "lambda": _REST_NOTHING_TO_CHECK,
+    "crusoe": _REST_NOTHING_TO_CHECK,
+}
+"""Checks that have nothing to look at on a provider, and why: they have no negative test there."""
 """Doctored recordings for each provider's own predicates (ingress, hardening, encryption, privilege)."""
 DOCTORS: dict[str, dict[str, Doctor]] = {
-    name: {**_generic_doctors(), **SPECIFIC_DOCTORS.get(name, dict)()} for name in CONTRACTS
+    name: {
+        key: doctor
+        for key, doctor in {**_generic_doctors(), **SPECIFIC_DOCTORS.get(name, dict)()}.items()
+        if key not in NEEDS_SECRETS or provider(name).unsupported(Capability.SLURM) is None
+    }
+    for name in CONTRACTS
 }
 NEGATIVE = [(name, key) for name, doctors in DOCTORS.items() for key in doctors]
 
 
 @pytest.mark.parametrize(("name", "doctor"), NEGATIVE, ids=[f"{n}-{d}" for n, d in NEGATIVE])
 def test_check_reports_a_doctored_recording(name: str, doctor: str) -> None:
-    rec, ctx = recorded(name, "kms")
+    rec, ctx = recorded(name, fullest(name))
     check = CHECKS[doctor.split("/")[0]]
     assert not check(rec, ctx), f"{name}: the undoctored recording already fails {doctor}"
     bad, culprit = DOCTORS[name][doctor](rec, ctx)
@@ -1000,7 +1236,7 @@ def test_urn_checks_report_a_changed_urn(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CONTRACTS))
 def test_negative_tests_cover_every_check(name: str) -> None:
     """A provider's predicates are known to fail only with a doctored recording for each check."""
-    covered = {key.split("/")[0] for key in DOCTORS[name]}
+    covered = {key.split("/")[0] for key in DOCTORS[name]} | set(NOTHING_TO_CHECK.get(name, {}))
     missing = sorted(set(CHECKS) - covered)
     if name not in SPECIFIC_DOCTORS:
         pytest.skip(f"{name}: its predicates have no negative tests yet ({missing}); add to SPECIFIC_DOCTORS")

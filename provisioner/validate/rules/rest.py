@@ -1,5 +1,5 @@
-"""Mistakes only the REST clouds (Lambda, Crusoe) have: what their APIs require, what a regional volume does to
-failover, and the public address every node gets."""
+"""Mistakes only the REST clouds (Lambda, Crusoe) have: what their APIs require, what a regional volume
+does to failover, and the public address every node gets."""
 
 from collections.abc import Iterator
 
@@ -90,8 +90,8 @@ def failover_and_storage(ctx: RuleContext) -> Iterator[Finding]:
                 "rest-fallback-region-unknown",
                 path,
                 f"{pool_path}: {chosen.offer.instance_type} is not recorded in {unknown} "
-                f"(the catalog has it in {', '.join(sorted(chosen.offer.regions))}); launches there will fail "
-                "and move on",
+                f"(the catalog has it in {', '.join(sorted(chosen.offer.regions))}); launches there will "
+                "fail and move on",
                 "list regions that have the shape, or keep them if you know the catalog is behind",
             )
 
