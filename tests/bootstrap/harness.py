@@ -52,7 +52,7 @@ from provisioner.bootstrap import (
     render_support,
 )
 from provisioner.bootstrap.context import support_context
-from provisioner.bootstrap.mounts import LustreMount, NfsMount
+from provisioner.bootstrap.mounts import HostFirewall, LustreMount, NfsMount, VolumeMount
 from provisioner.bootstrap.slurm import slurm_node_context
 from provisioner.catalog import Catalog
 from provisioner.plan import ClusterPlan
@@ -160,6 +160,7 @@ PROVIDES: dict[str, tuple[str, ...]] = {
     "enroot*": ("enroot",),
     "libfabric*": ("fi_info",),
     "rdma-core": ("ibv_devinfo",),
+    "nftables": ("nft",),
     "infiniband-diags": ("ibstat",),
     "ibverbs-utils": ("ibv_devinfo",),
     "lustre-client-utils": ("mount.lustre",),
@@ -717,6 +718,8 @@ class Node:
         slurm: SlurmWiring | None = None,
         role: str = "gpu",
         nfs: tuple[NfsMount, ...] = (),
+        volumes: tuple[VolumeMount, ...] = (),
+        host_firewall: HostFirewall | None = None,
     ) -> None:
         self.tmp = tmp_path
         self.root = tmp_path / "root"
@@ -725,7 +728,7 @@ class Node:
         self.sysbin = tmp_path / "sysbin"
         pool = plan.pools[pool_index]
         if slurm is None:
-            self.ctx = node_context(plan, pool, tuple(lustre), None, nfs)
+            self.ctx = node_context(plan, pool, tuple(lustre), None, nfs, volumes, host_firewall)
             self.files = {f.path: f for f in node_files(self.ctx, node_metadata(plan, pool))}
         elif role == "gpu":  # a compute node of a Slurm cluster
             slurm_ctx = slurm_node_context(plan, "gpu", slurm, pool)

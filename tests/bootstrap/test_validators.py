@@ -42,10 +42,13 @@ from provisioner.bootstrap import (
     render_user_data,
     user_data_payload,
 )
-from provisioner.bootstrap.mounts import NfsMount
+from provisioner.bootstrap.mounts import HostFirewall, NfsMount, VolumeMount
 from provisioner.catalog import Catalog, load_catalog
 from provisioner.plan import ClusterPlan, PoolPlan, plan_cluster
 from provisioner.providers.base import provider_info
+from provisioner.providers.crusoe.plan import crusoe_plan
+from provisioner.providers.lambda_cloud.plan import lambda_plan
+from provisioner.providers.rest.spec import host_firewall
 from provisioner.spec import (
     Cluster,
     ContainerRuntime,
@@ -120,12 +123,22 @@ class Case:
     cloud_config: str
     role: str = "gpu"
     """'gpu' (a pool's node), or a Slurm support node: 'controller', 'login'."""
+    volumes: tuple[VolumeMount, ...] = ()
+    firewall: HostFirewall | None = None
 
     def user_data(self, limit: int | None) -> str:
         """What the emitter sends for this node (the compact form when the full one does not fit)."""
         wiring = SLURM_WIRING if self.plan.slurm else None
         if self.role == "gpu":
-            return render_user_data(self.plan, self.pool, list(self.lustre), limit=limit, slurm=wiring)
+            return render_user_data(
+                self.plan,
+                self.pool,
+                list(self.lustre),
+                limit=limit,
+                slurm=wiring,
+                volumes=self.volumes,
+                host_firewall=self.firewall,
+            )
         assert wiring is not None
         return render_support_user_data(self.plan, self.role, list(self.lustre), wiring, limit=limit)
 
@@ -193,6 +206,9 @@ def example_cases() -> tuple[Case, ...]:
         assert plan.ok, [f.render() for f in plan.findings]
         if plan.kubernetes is not None:
             continue  # its GPU nodes boot the managed service's image and join with its agent (tests/k8s)
+        if plan.provider.value in REST_PLANS:
+            cases += rest_cases(label, plan)
+            continue
         cases += [make_case(f"{label}/{pool.name}", plan, pool) for pool in plan.pools]
         cases += support_cases(label, plan)
     return tuple(cases)
@@ -290,8 +306,60 @@ def gcp_cases() -> tuple[Case, ...]:
     return tuple(cases)
 
 
+REST_PLANS = {"lambda": lambda_plan, "crusoe": crusoe_plan}
+"""The REST clouds' adapters decide each pool's volumes and inbound filter: the boot is rendered from them."""
+
+
+def rest_cases(label: str, plan: ClusterPlan) -> list[Case]:
+    spec = REST_PLANS[plan.provider.value](plan.name, plan)
+    mounts = tuple(v.mount for v in spec.volumes)
+    firewall = host_firewall(plan)
+    cases = []
+    for pool in plan.pools:
+        rendered = render_pool(plan, pool, (), volumes=mounts, host_firewall=firewall)
+        files = tuple(rendered.files)
+        cases.append(
+            Case(
+                f"{label}/{pool.name}", plan, pool, (), files, rendered.cloud_config, "gpu", mounts, firewall
+            )
+        )
+    return cases
+
+
+@cache
+def rest_matrix_cases() -> tuple[Case, ...]:
+    """Both volume kinds and an inbound filter with IPv4 and IPv6 SSH ranges, and one with none."""
+    cases: list[Case] = []
+    for provider, region, options, ssh in (
+        ("lambda", "us-east-1", LAMBDA_OPTIONS, ["203.0.113.0/24", "2001:db8::/32"]),
+        ("crusoe", "us-east1-a", CRUSOE_OPTIONS, []),
+    ):
+        cluster = Cluster(
+            name="matrix",
+            provider=provider,
+            region=region,
+            pools=[NodePool(name="gpu", gpu="H100", nodes=2)],
+            storage=[Nfs(mount_point="/home/shared")],
+            network={"ssh_cidrs": ssh},
+            options=options,
+            suppress=["multi-node-without-fabric", "rest-ssh-closed", "crusoe-reserved-only"],
+        )
+        plan = plan_cluster(cluster, load_catalog())
+        assert plan.ok, [f.render() for f in plan.findings]
+        cases += rest_cases(f"{provider}/matrix", plan)
+    return tuple(cases)
+
+
+LAMBDA_OPTIONS = {"provider": "lambda", "ssh_key_name": "k"}
+CRUSOE_OPTIONS = {
+    "provider": "crusoe",
+    "project_id": "198e7c51-9ed2-41db-b3c8-baeee40d7592",
+    "ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAImatrix matrix@test",
+}
+
+
 def all_cases() -> tuple[Case, ...]:
-    return example_cases() + matrix_cases() + gcp_cases()
+    return example_cases() + matrix_cases() + gcp_cases() + rest_matrix_cases()
 
 
 def test_the_matrix_covers_every_step() -> None:
@@ -469,12 +537,13 @@ def test_cloud_init_schema_accepts_every_cloud_config(tmp_path: Path) -> None:
 def test_every_example_fits_the_provider_user_data_limit() -> None:
     for case in example_cases():
         info = provider_info(case.plan.provider.value)
-        assert info is not None and info.user_data_limit == AWS_LIMIT
-        text = case.user_data(info.user_data_limit)
+        assert info is not None and info.user_data_limit is not None
+        limit = info.user_data_limit
+        text = case.user_data(limit)
         # the full text, or (only when that does not fit gzipped) the same files less their comments
-        assert text == case.cloud_config or len(gzip.compress(case.cloud_config.encode())) > AWS_LIMIT
-        payload = user_data_payload(text, info.user_data_limit)
-        assert len(payload) <= AWS_LIMIT, case.label
+        assert text == case.cloud_config or len(gzip.compress(case.cloud_config.encode())) > limit
+        payload = user_data_payload(text, limit)
+        assert len(payload) <= limit, case.label
         if payload != text.encode():
             assert gzip.decompress(payload) == text.encode()
 

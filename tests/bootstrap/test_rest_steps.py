@@ -1,0 +1,220 @@
+"""The steps the REST clouds' nodes add, run under bash in the shim harness: the node's own inbound filter
+(host-firewall, its ruleset checked by the real `nft -c`), cloud volumes (a Lambda filesystem bind-mounted,
+a Crusoe shared disk over virtiofs), and Crusoe's startup script unpacking the same files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from harness import Node
+
+from provisioner import (
+    Cluster,
+    CrusoeOptions,
+    LambdaOptions,
+    Network,
+    Nfs,
+    NodePool,
+    load_catalog,
+    plan_cluster,
+)
+from provisioner.bootstrap import HostFirewall, UserDataTooLargeError, VolumeMount, render_pool
+from provisioner.bootstrap.script import CloudConfigInScriptError, archive, startup_script
+from provisioner.plan import ClusterPlan
+from provisioner.providers.crusoe.plan import crusoe_plan
+from provisioner.providers.lambda_cloud.plan import lambda_plan
+from provisioner.providers.rest.spec import host_firewall
+
+LAMBDA_FS = VolumeMount("/lambda/nfs/c-shared", "bind", "/shared", "Lambda filesystem c-shared")
+CRUSOE_DISK = VolumeMount("c-data", "virtiofs", "/data", "Crusoe shared disk c-data")
+CRUSOE = CrusoeOptions(
+    project_id="198e7c51-9ed2-41db-b3c8-baeee40d7592",
+    ssh_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIstep steps@test",
+)
+
+
+def lambda_cluster(ssh: list[str] | None = None) -> ClusterPlan:
+    cluster = Cluster(
+        name="c",
+        provider="lambda",
+        region="us-east-1",
+        pools=[NodePool(name="gpu", gpu="H100", nodes=1)],
+        storage=[Nfs(name="shared", mount_point="/shared")],
+        network=Network(ssh_cidrs=ssh or []),
+        options=LambdaOptions(ssh_key_name="k"),
+    )
+    return plan_cluster(cluster, load_catalog())
+
+
+def crusoe_cluster() -> ClusterPlan:
+    cluster = Cluster(
+        name="c",
+        provider="crusoe",
+        region="us-east1-a",
+        pools=[NodePool(name="gpu", gpu="H100", nodes=2)],
+        storage=[Nfs(name="data", mount_point="/data")],
+        network=Network(ssh_cidrs=["203.0.113.0/24"]),
+        options=CRUSOE,
+    )
+    return plan_cluster(cluster, load_catalog())
+
+
+def firewall_node(tmp_path: Path, ssh: tuple[str, ...]) -> Node:
+    return Node(tmp_path, lambda_cluster(list(ssh)), host_firewall=HostFirewall(ssh))
+
+
+def ruleset(node: Node) -> str:
+    return node.file("/etc/provisioner/firewall.nft")
+
+
+def test_the_firewall_admits_ssh_only_from_the_declared_ranges_and_loads_at_boot(tmp_path: Path) -> None:
+    node = firewall_node(tmp_path, ("203.0.113.0/24", "2001:db8::/32"))
+    done = node.run_step("host-firewall")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nftables" in node.installs()
+    rules = ruleset(node)
+    assert "policy drop;" in rules
+    assert "elements = { 203.0.113.0/24 }" in rules and "elements = { 2001:db8::/32 }" in rules
+    assert (
+        "tcp dport 22 ip saddr @ssh_v4 accept" in rules and "tcp dport 22 ip6 saddr @ssh_v6 accept" in rules
+    )
+    assert "0.0.0.0/0" not in rules
+    assert ["nft", "-f", str(node.root / "etc/provisioner/firewall.nft")] in node.calls("nft")
+    assert node.exists("/etc/systemd/system/provisioner-firewall.service")
+    assert ["systemctl", "enable", "provisioner-firewall.service"] in node.calls("systemctl")
+    node.reset_calls()
+    again = node.run_step("host-firewall")
+    assert again.returncode == 0 and "already active" in again.stdout + again.stderr
+    assert not node.calls("nft") and node.installs() == []
+
+
+def test_without_a_declared_range_ssh_is_open_to_private_ranges_only(tmp_path: Path) -> None:
+    node = firewall_node(tmp_path, ())
+    assert node.run_step("host-firewall").returncode == 0
+    rules = ruleset(node)
+    assert "ssh_v4" not in rules and "ssh_v6" not in rules and "dport 22" not in rules
+    assert "ip saddr @private_v4 accept" in rules
+
+
+def nft_binary() -> str | None:
+    found = shutil.which("nft") or ("/usr/sbin/nft" if Path("/usr/sbin/nft").exists() else None)
+    if found is None and os.environ.get("CI") == "true":
+        pytest.fail("nft is missing and CI=true: .ci/run installs Debian's nftables")
+    return found
+
+
+@pytest.mark.parametrize("ssh", [("203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"), ()])
+def test_the_real_nft_accepts_the_ruleset(tmp_path: Path, ssh: tuple[str, ...]) -> None:
+    nft = nft_binary()
+    if nft is None:
+        pytest.skip("nft is not installed (Debian's nftables); required when CI=true")
+    node = firewall_node(tmp_path, ssh)
+    assert node.run_step("host-firewall").returncode == 0
+    path = node.root / "etc/provisioner/firewall.nft"
+    checked = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+    if checked.returncode != 0 and "Operation not permitted" in checked.stderr:
+        pytest.skip("nft -c needs CAP_NET_ADMIN here")
+    assert checked.returncode == 0, checked.stderr
+    path.write_text(path.read_text().replace("policy drop;", "policy dorp;"))
+    broken = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+    assert broken.returncode != 0  # the check is not a rubber stamp
+
+
+def test_a_lambda_filesystem_is_bind_mounted_once_it_is_there(tmp_path: Path) -> None:
+    node = Node(tmp_path, lambda_cluster(), volumes=(LAMBDA_FS,))
+    (node.state / "mounts").write_text("/lambda/nfs/c-shared\n")  # Lambda mounted it at boot
+    done = node.run_step("volumes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = (
+        "/lambda/nfs/c-shared /shared none bind,nofail,x-systemd.requires-mounts-for=/lambda/nfs/c-shared 0 0"
+    )
+    assert node.file("/etc/fstab").splitlines() == [line]
+    assert ["mount", "/shared"] in node.calls("mount")
+    node.reset_calls()
+    assert node.run_step("volumes").returncode == 0
+    assert node.file("/etc/fstab").splitlines() == [line] and not node.calls("mount")
+
+
+def test_a_missing_lambda_filesystem_fails_naming_it(tmp_path: Path) -> None:
+    node = Node(tmp_path, lambda_cluster(), volumes=(LAMBDA_FS,))
+    done = node.run_step("volumes")
+    assert done.returncode != 0
+    assert "Lambda filesystem c-shared: /lambda/nfs/c-shared is not mounted" in done.stdout + done.stderr
+
+
+def test_a_crusoe_shared_disk_mounts_over_virtiofs(tmp_path: Path) -> None:
+    node = Node(tmp_path, crusoe_cluster(), volumes=(CRUSOE_DISK,))
+    done = node.run_step("volumes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert node.file("/etc/fstab").splitlines() == ["c-data /data virtiofs defaults,nofail 0 0"]
+    node.fail("mount")
+    (node.state / "mounts").write_text("")
+    failed = node.run_step("volumes")
+    assert (
+        failed.returncode != 0
+        and "could not mount Crusoe shared disk c-data at /data" in failed.stdout + failed.stderr
+    )
+
+
+def test_the_adapters_give_their_nodes_the_volumes_and_the_filter() -> None:
+    lam = lambda_cluster(["203.0.113.0/24"])
+    spec = lambda_plan("c", lam)
+    assert [v.mount for v in spec.volumes] == [LAMBDA_FS]
+    user_data = spec.pools[0].props["user_data"]
+    assert (
+        "/opt/provisioner/steps/host-firewall.sh" in user_data
+        and "/opt/provisioner/steps/volumes.sh" in user_data
+    )
+    assert host_firewall(lam) == HostFirewall(("203.0.113.0/24",))
+    crusoe = crusoe_plan("c", crusoe_cluster())
+    assert [v.mount for v in crusoe.volumes] == [CRUSOE_DISK]
+
+
+def test_the_startup_script_unpacks_the_node_files_and_starts_the_bootstrap(tmp_path: Path) -> None:
+    plan = crusoe_cluster()
+    rendered = render_pool(plan, plan.pools[0], (), volumes=[CRUSOE_DISK], host_firewall=host_firewall(plan))
+    script = startup_script(rendered.files, "c", "gpu", "#!/bin/bash\necho mine\n")
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
+    assert script == startup_script(rendered.files, "c", "gpu", "#!/bin/bash\necho mine\n")  # deterministic
+    # run its unpacking for real, into a folder instead of /
+    body = script.split("<<'PROVISIONER_FILES'", 1)[1].split("\n", 1)[1].split("\nPROVISIONER_FILES", 1)[0]
+    (tmp_path / "files.b64").write_text(body)
+    subprocess.run(
+        f"base64 -d {tmp_path / 'files.b64'} | tar -xzf - -C {tmp_path} --no-same-owner",
+        shell=True,
+        check=True,
+    )
+    for f in rendered.files:
+        written = tmp_path / f.path.lstrip("/")
+        assert written.read_text() == f.content, f.path
+        assert oct(written.stat().st_mode & 0o777) == oct(int(f.mode, 8)), f.path
+    assert (tmp_path / "opt/provisioner/user-data.sh").read_text() == "#!/bin/bash\necho mine\n"
+    assert "systemctl start --no-block provisioner-bootstrap.service" in script
+    assert script.index("provisioner-bootstrap.service") < script.index("/opt/provisioner/user-data.sh")
+
+
+def test_the_startup_script_refuses_a_cloud_config_and_an_oversized_boot() -> None:
+    plan = crusoe_cluster()
+    files = render_pool(plan, plan.pools[0], ()).files
+    with pytest.raises(CloudConfigInScriptError, match="extra_user_data is a cloud-config"):
+        startup_script(files, "c", "gpu", "#cloud-config\nruncmd: []\n")
+    with pytest.raises(
+        UserDataTooLargeError, match=r"the startup script is \d+ bytes; the provider accepts at most 100"
+    ):
+        startup_script(files, "c", "gpu", limit=100)
+
+
+def test_the_archive_is_root_owned_and_timeless() -> None:
+    plan = crusoe_cluster()
+    files = render_pool(plan, plan.pools[0], ()).files
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(archive(files)), mode="r:gz") as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == [f.path.lstrip("/") for f in files]
+    assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, 0)}
