@@ -17,8 +17,20 @@ import pulumi.dynamic as dynamic
 
 from provisioner.providers.rest.pool import Instance, PoolApi, PoolDriver
 
-REPLACES = ("instance_type", "regions", "ssh_key", "file_systems", "provider")
-"""Inputs whose change replaces the pool; `count` resizes it."""
+REPLACES = (
+    "instance_type",
+    "regions",
+    "ssh_key",
+    "file_systems",
+    "provider",
+    "project_id",
+    "image",
+    "ib_partition",
+    "disks",
+)
+"""Inputs whose change replaces the pool (what a member is made with and cannot change in place); `count`
+resizes it, and a new `user_data` or `tags` reaches the members launched from then on (as a new launch
+template does on AWS), never the running ones."""
 
 
 def load_factory(path: str) -> Callable[[Mapping[str, Any]], PoolApi]:

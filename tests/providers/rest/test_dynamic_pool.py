@@ -74,3 +74,23 @@ def test_without_a_key_the_error_says_which_variable(
     monkeypatch.delenv("LAMBDA_API_KEY")
     with pytest.raises(Exception, match="LAMBDA_API_KEY"):
         PoolProvider(FACTORY).create(props)
+
+
+@pytest.mark.parametrize(
+    ("change", "replaces"),
+    [
+        ({"user_data": "#cloud-config\n# v2\n"}, []),
+        ({"tags": {"team": "other"}}, []),
+        ({"count": 5}, []),
+        ({"image": "ubuntu22.04:latest"}, ["image"]),
+        ({"ib_partition": True}, ["ib_partition"]),
+        ({"disks": ["disk-2"]}, ["disks"]),
+        ({"project_id": "other"}, ["project_id"]),
+    ],
+)
+def test_diff_replaces_only_what_a_member_cannot_change(change: dict[str, Any], replaces: list[str]) -> None:
+    olds = {"pool": "p", "count": 2, "regions": ["r"], "instance_type": "t", "ssh_key": "k", "user_data": "x"}
+    olds |= {"tags": {"team": "ml"}, "image": "i", "ib_partition": False, "disks": ["d1"], "project_id": "p1"}
+    result = PoolProvider(FACTORY).diff("p", {**olds, "instances": [], "region": "r"}, {**olds, **change})
+    assert result.changes is True and result.replaces == replaces
+    assert result.delete_before_replace is bool(replaces)
