@@ -118,9 +118,9 @@ def fake_dynamic(id_: str, inputs: dict[str, Any], region: str) -> dict[str, Any
         pool = str(inputs["pool"])
         members = [
             {"id": _digest(id_, str(i), length=12), "name": f"{pool}-{i}", "region": where}
+            | {"status": "active", "address": f"198.51.100.{10 + i}"}  # TEST-NET-2: documentation addresses
             for i in range(int(inputs["count"]))
         ]
-        members = [{**m, "status": "active"} for m in members]
         return {"instances": members, "region": where}
     if "kind" in inputs and "region" in inputs:  # a volume (its None inputs never reach the engine)
         return {"volume_id": _digest(id_, "volume", length=12)}

@@ -44,7 +44,8 @@ def _outs(props: Mapping[str, Any], instances: list[Instance]) -> dict[str, Any]
     return {
         **props,
         "instances": [
-            {"id": i.id, "name": i.name, "region": i.region, "status": i.status} for i in instances
+            {"id": i.id, "name": i.name, "region": i.region, "status": i.status, "address": i.address}
+            for i in instances
         ],
         "region": instances[0].region if instances else None,
     }

@@ -83,15 +83,22 @@ class NodePool(pulumi.ComponentResource):
         self.register_outputs({"instances": self.pool.instances, "region": self.pool.region})
 
 
+def _addresses(instances: list[dict[str, Any]] | None) -> list[str | None]:
+    """The members' public addresses, in member order (what users SSH to)."""
+    return [i.get("address") for i in instances or []]
+
+
 def emit_rest(
     name: str, plan: ClusterPlan, parent: Any, spec: RestClusterSpec, factories: RestFactories
 ) -> dict[str, Any]:
-    """The cluster's volumes and pools; its outputs: each pool's instances and region, each volume's id."""
+    """The cluster's volumes and pools; its outputs: each pool's instances, region and addresses, each
+    volume's id."""
     del plan  # the spec holds every decision
     volumes = {v.key: SharedFilesystem(name, spec, v, factories, parent) for v in spec.volumes}
     pools = {p.key: NodePool(name, spec, p, volumes, factories, parent) for p in spec.pools}
     return {
         "pools": {key: p.pool.instances for key, p in pools.items()},
         "regions": {key: p.pool.region for key, p in pools.items()},
+        "addresses": {key: p.pool.instances.apply(_addresses) for key, p in pools.items()},
         "volumes": {key: v.volume.volume_id for key, v in volumes.items()},
     }

@@ -27,6 +27,8 @@ class Instance:
     name: str
     region: str
     status: str
+    address: str | None = None
+    """Its public IPv4 address, where the API reports one (what users SSH to)."""
 
 
 class PoolApi(Protocol):
