@@ -37,6 +37,7 @@ INFO = ProviderInfo(
         "Lambda has none the nodes can read with their identity; not supported yet",
         Capability.KUBERNETES: "Lambda has no managed Kubernetes in its public API",
     },
-    # the user data limit is not documented in what we read: a conservative 64 KiB (unverified)
-    user_data_limit=64 * 1024,
+    # "cannot exceed 1MB" (Lambda Cloud API OpenAPI 1.8.3, launch `user_data`): read as 10^6 bytes, the
+    # stricter of the two readings; it is plain text there (no gzip)
+    user_data_limit=1_000_000,
 )

@@ -18,7 +18,8 @@ from typing import Protocol
 from provisioner.providers.rest.client import wait_for
 from provisioner.providers.rest.errors import ErrorKind, RestError
 
-GONE = frozenset({"terminated", "terminating"})
+GONE = frozenset({"terminated", "terminating", "preempted"})
+"""States of an instance that no longer counts as a member (Lambda's `preempted` included: OpenAPI 1.8.3)."""
 
 
 @dataclass(frozen=True, slots=True)

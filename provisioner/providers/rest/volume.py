@@ -9,6 +9,7 @@ only the dotted name of its API factory; credentials come from the environment i
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -88,6 +89,28 @@ def ensure_volume(api: VolumeApi, name: str, region: str, size_gib: int | None, 
     return found
 
 
+DETACH_WAIT_S = 300.0
+"""How long a delete waits for a volume to be let go: a cloud may report it in use for a while after the
+pool that mounted it was terminated (its instances are still shutting down)."""
+
+
+def _detached(
+    api: VolumeApi,
+    name: str,
+    wait_s: float,
+    interval_s: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Volume | None:
+    """The volume once nothing holds it, or as it is when `wait_s` runs out (still attached)."""
+    deadline = clock() + wait_s
+    found = api.find(name)
+    while found is not None and found.attached and clock() < deadline:
+        sleep(min(interval_s, max(0.0, deadline - clock())))
+        found = api.find(name)
+    return found
+
+
 def _outs(props: Mapping[str, Any], volume: Volume) -> dict[str, Any]:
     return {**props, "volume_id": volume.id, "size_gib": volume.size_gib}
 
@@ -113,7 +136,7 @@ class VolumeProvider(dynamic.ResourceProvider):
 
     def delete(self, _id: str, props: Any) -> None:
         api = self._api(props)
-        found = api.find(str(props["name"]))
+        found = _detached(api, str(props["name"]), float(props.get("detach_wait_s", DETACH_WAIT_S)))
         if found is None:
             return  # already gone: deleting twice is harmless
         if found.attached:
@@ -122,7 +145,8 @@ class VolumeProvider(dynamic.ResourceProvider):
                 api.provider,
                 "DELETE",
                 "volume",
-                f"volume {found.name!r} is still attached to an instance; terminate its pool first",
+                f"volume {found.name!r} is still attached to an instance after {DETACH_WAIT_S:g} s; "
+                "terminate the pool that mounts it first",
             )
         api.delete(found.id)
 

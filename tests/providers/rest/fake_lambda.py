@@ -1,9 +1,18 @@
-"""A fake Lambda Cloud API on 127.0.0.1, speaking the real request and response shapes, with capacity per
-region and injectable faults: a 429, a 500 before or after acting, a reset after acting, a slow answer."""
+"""A fake Lambda Cloud API on 127.0.0.1, speaking the real request and response shapes (Lambda Cloud API
+1.8.3's OpenAPI document), with capacity per region, persistent filesystems, and injectable faults: a 429, a
+500 before or after acting, a reset after acting, a slow answer.
+
+Filesystems: `GET /file-systems`, `POST /filesystems {name, region}`, `DELETE /filesystems/{id}`. A
+filesystem is in use from the launch of an instance naming it in `file_system_names` until that instance is
+terminated; deleting one in use answers 400 `filesystems/filesystem-in-use`. A launch naming a filesystem
+that does not exist answers 404 `global/object-does-not-exist`, one in another region 400
+`instance-operations/launch/file-system-in-wrong-region`. It records every launch body it received and the
+user data each instance was launched with (the real API never returns it)."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 import threading
@@ -17,6 +26,7 @@ from typing import Any
 from scripted_server import serve_handler
 
 FAULTS = ("429", "500-before", "500-after", "reset-after", "slow-after")
+FILESYSTEM_NAME = re.compile(r"[a-zA-Z]+[0-9a-zA-Z-]*")
 
 
 @dataclass
@@ -30,8 +40,18 @@ class FakeLambda:
     """GET /instances calls an instance stays 'booting' before 'active'."""
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     launches: int = 0
+    """Instances created by launches that acted."""
+    fs_faults: list[str] = field(default_factory=list)
+    """Faults for the next filesystem list/create/delete calls, in order ('' = none)."""
+    filesystems: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Filesystem id -> its record (`is_in_use` is computed when answering)."""
+    launch_bodies: list[dict[str, Any]] = field(default_factory=list)
+    """Every launch request body received, faulted or not, in order."""
+    user_data: dict[str, str] = field(default_factory=dict)
+    """Instance id -> the user data it was launched with (absent: launched without)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     _next: int = 0
+    _next_fs: int = 0
     _age: dict[str, int] = field(default_factory=dict)
 
     def live(self) -> list[dict[str, Any]]:
@@ -40,6 +60,20 @@ class FakeLambda:
     def fault(self) -> str:
         with self.lock:
             return self.faults.pop(0) if self.faults else ""
+
+    def fs_fault(self) -> str:
+        with self.lock:
+            return self.fs_faults.pop(0) if self.fs_faults else ""
+
+    def in_use(self, name: str) -> bool:
+        """Some instance not yet terminated was launched with filesystem `name`."""
+        return any(
+            name in i.get("file_system_names", []) and i["status"] != "terminated"
+            for i in self.instances.values()
+        )
+
+    def filesystem_named(self, name: str) -> dict[str, Any] | None:
+        return next((f for f in self.filesystems.values() if f["name"] == name), None)
 
     def list(self) -> dict[str, Any]:
         with self.lock:
@@ -57,6 +91,20 @@ class FakeLambda:
         with self.lock:
             if len(body.get("ssh_key_names", [])) != 1:
                 return 400, _error("global/invalid-parameters", "exactly one SSH key name is required")
+            names = list(body.get("file_system_names", []))
+            mounts = []
+            for fs_name in names:
+                fs = self.filesystem_named(fs_name)
+                if fs is None:
+                    return 404, _error(
+                        "global/object-does-not-exist", f"Filesystem {fs_name!r} was not found."
+                    )
+                if fs["region"]["name"] != region:
+                    return 400, _error(
+                        "instance-operations/launch/file-system-in-wrong-region",
+                        f"Filesystem {fs_name!r} is in {fs['region']['name']}, not in {region}.",
+                    )
+                mounts.append({"mount_point": fs["mount_point"], "file_system_id": fs["id"]})
             quantity = int(body.get("quantity", 1))
             if self.capacity.get(region, 0) < quantity:
                 return 400, _error(
@@ -74,7 +122,15 @@ class FakeLambda:
                     "status": "booting",
                     "region": {"name": region, "description": region},
                     "instance_type": {"name": body["instance_type_name"]},
+                    "ssh_key_names": list(body["ssh_key_names"]),
+                    "ip": f"198.51.100.{self._next % 250}",
+                    "file_system_names": names,
+                    "tags": [dict(t) for t in body.get("tags", [])],
                 }
+                if mounts:
+                    self.instances[iid]["file_system_mounts"] = [dict(m) for m in mounts]
+                if "user_data" in body:
+                    self.user_data[iid] = body["user_data"]
                 ids.append(iid)
             self.launches += quantity
             return 200, {"data": {"instance_ids": ids}}
@@ -93,6 +149,45 @@ class FakeLambda:
                     )
                 done.append(instance)
             return 200, {"data": {"terminated_instances": done}}
+
+    def list_filesystems(self) -> dict[str, Any]:
+        with self.lock:
+            return {"data": [{**f, "is_in_use": self.in_use(f["name"])} for f in self.filesystems.values()]}
+
+    def create_filesystem(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name, region = body.get("name"), body.get("region")
+        with self.lock:
+            if not isinstance(name, str) or not FILESYSTEM_NAME.fullmatch(name) or len(name) > 60:
+                return 400, _error("global/invalid-parameters", f"Invalid filesystem name {name!r}.")
+            if not isinstance(region, str) or not region:
+                return 400, _error("global/invalid-parameters", "A region is required.")
+            if self.filesystem_named(name) is not None:
+                return 400, _error("global/duplicate", f"A filesystem named {name!r} already exists.")
+            self._next_fs += 1
+            fid = f"fs-{self._next_fs:04d}"
+            self.filesystems[fid] = {
+                "id": fid,
+                "name": name,
+                "mount_point": f"/lambda/nfs/{name}",
+                "created": "2026-01-01T00:00:00Z",
+                "created_by": {"id": "u-1", "email": "me@example.com", "status": "active"},
+                "region": {"name": region, "description": region},
+                "bytes_used": 0,
+            }
+            return 200, {"data": {**self.filesystems[fid], "is_in_use": False}}
+
+    def delete_filesystem(self, fid: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            fs = self.filesystems.get(fid)
+            if fs is None:
+                return 404, _error("global/object-does-not-exist", "Filesystem was not found.")
+            if self.in_use(fs["name"]):
+                return 400, _error(
+                    "filesystems/filesystem-in-use",
+                    f"Filesystem {fs['name']!r} is mounted to an instance and cannot be deleted.",
+                )
+            del self.filesystems[fid]
+            return 200, {"data": {"deleted_ids": [fid]}}
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -121,8 +216,8 @@ def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
             self.connection.close()
             self.close_connection = True
 
-        def _act(self, act: Any, body: Any) -> None:
-            fault = fake.fault()
+        def _act(self, act: Any, body: Any, fault_of: Any = None) -> None:
+            fault = (fault_of or fake.fault)()
             if fault == "429":
                 return self._reply(429, _error("global/rate-limited", "Too many requests"))
             if fault == "500-before":
@@ -139,15 +234,32 @@ def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.headers.get("Authorization") != "Bearer test-key":
                 return self._reply(401, _error("global/invalid-api-key", "API key was invalid"))
-            if self.path.split("?")[0] != "/instances":
+            path = self.path.split("?")[0]
+            if path == "/file-systems":
+                return self._act(lambda: (200, fake.list_filesystems()), None, fake.fs_fault)
+            if path != "/instances":
                 return self._reply(404, _error("global/object-does-not-exist", self.path))
             self._act(lambda: (200, fake.list()), None)
+
+        def do_DELETE(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            if self.headers.get("Authorization") != "Bearer test-key":
+                return self._reply(401, _error("global/invalid-api-key", "API key was invalid"))
+            prefix = "/filesystems/"
+            if not self.path.startswith(prefix) or "/" in self.path[len(prefix) :]:
+                return self._reply(404, _error("global/not-found", self.path))
+            fid = self.path[len(prefix) :]
+            self._act(lambda: fake.delete_filesystem(fid), None, fake.fs_fault)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.headers.get("Authorization") != "Bearer test-key":
                 return self._reply(401, _error("global/invalid-api-key", "API key was invalid"))
+            if self.path == "/filesystems":
+                return self._act(fake.create_filesystem, body, fake.fs_fault)
             routes = {
                 "/instance-operations/launch": fake.launch,
                 "/instance-operations/terminate": fake.terminate,
@@ -155,6 +267,9 @@ def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
             route = routes.get(self.path)
             if route is None:
                 return self._reply(404, _error("global/object-does-not-exist", self.path))
+            if self.path == "/instance-operations/launch":
+                with fake.lock:
+                    fake.launch_bodies.append(body)
             self._act(route, body)
 
     return Handler

@@ -48,6 +48,7 @@ def test_create_resize_and_delete(fake: FakeLambda, props: dict[str, Any]) -> No
     created = provider.create(props)
     assert created.id == "llm-gpu" and created.outs["region"] == "us-west-1"  # us-east-1 has room for one
     assert [i["name"] for i in created.outs["instances"]] == ["llm-gpu-0", "llm-gpu-1"]
+    assert all(i["address"].startswith("198.51.100.") for i in created.outs["instances"])  # users SSH there
     assert "test-key" not in repr(created.outs), "the key never reaches the state"
     assert fake.live() and all(i["region"]["name"] == "us-west-1" for i in fake.live())
     bigger = {**props, "count": 3}

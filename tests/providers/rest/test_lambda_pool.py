@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fake_lambda import FAULTS, FakeLambda, serve
 
-from provisioner.providers.lambda_cloud.api import LambdaApi
+from provisioner.providers.lambda_cloud.api import USER_DATA_LIMIT_BYTES, LambdaApi, pool_api
 from provisioner.providers.rest import ErrorKind, RestError, RetryPolicy
 from provisioner.providers.rest.pool import PoolDriver, PoolUnavailableError
 
@@ -133,6 +133,98 @@ def test_authentication_errors_are_not_retried_and_say_so(fake: FakeLambda, url:
     with pytest.raises(RestError) as caught:
         driver(url, api_=bad).ensure()
     assert caught.value.kind is ErrorKind.AUTHENTICATION and "API key was invalid" in str(caught.value)
+
+
+BOOTSTRAP = "#cloud-config\nruncmd:\n  - [sh, -c, 'echo bootstrapped > /var/tmp/ok']\n"
+TAGS = {"cluster": "llm", "role": "gpu-worker", "provisioner:pool": "llm-gpu"}
+
+
+def bootstrapped(url: str, **fields: Any) -> LambdaApi:
+    base = api(url)
+    return LambdaApi(
+        base.instance_type,
+        base.ssh_key,
+        base_url=base.base_url,
+        key=base.key,
+        timeout_s=base.timeout_s,
+        client_options=base.client_options,
+        **fields,
+    )
+
+
+def test_user_data_and_tags_reach_every_launch_once(fake: FakeLambda, url: str) -> None:
+    driver(url, api_=bootstrapped(url, user_data=BOOTSTRAP, tags=TAGS)).ensure()
+    check(fake, 2)
+    assert {fake.user_data[i["id"]] for i in fake.live()} == {BOOTSTRAP}
+    assert len(fake.launch_bodies) == 2 and fake.launches == 2, "one launch, one bootstrap, per instance"
+    for body in fake.launch_bodies:
+        assert body["user_data"] == BOOTSTRAP, "plain text, as given (not base64)"
+        assert body["tags"] == [
+            {"key": "cluster", "value": "llm"},
+            {"key": "provisioner:pool", "value": "llm-gpu"},
+            {"key": "role", "value": "gpu-worker"},
+        ]
+    assert all(i["tags"] == fake.launch_bodies[0]["tags"] for i in fake.live())
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_under_each_fault_each_member_is_launched_once_with_its_user_data(
+    fake: FakeLambda, url: str, fault: str
+) -> None:
+    fake.slow_s = 0.6
+    fake.faults = ["", fault]
+    driver(url, api_=bootstrapped(url, user_data=BOOTSTRAP)).ensure()
+    check(fake, 2)
+    assert fake.launches == 2, "no instance was launched twice (a second node running the same bootstrap)"
+    assert set(fake.user_data) == set(fake.instances) and set(fake.user_data.values()) == {BOOTSTRAP}
+    assert all(body["user_data"] == BOOTSTRAP for body in fake.launch_bodies)
+
+
+def test_without_user_data_or_tags_neither_field_is_sent(fake: FakeLambda, url: str) -> None:
+    driver(url, count=1).ensure()
+    (body,) = fake.launch_bodies
+    assert "user_data" not in body and "tags" not in body and fake.user_data == {}
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [{"Cluster": "x"}, {"c": "x"}, {"9lives": "x"}, {"a_b": "x"}, {"k" * 56: "x"}, {"ok": "v" * 129}],
+)
+def test_a_tag_lambda_would_refuse_is_refused_before_any_request(tags: dict[str, str], url: str) -> None:
+    with pytest.raises(RestError) as caught:
+        bootstrapped(url, tags=tags)
+    assert caught.value.kind is ErrorKind.INVALID_REQUEST and "tag" in str(caught.value)
+
+
+def test_user_data_over_lambdas_limit_is_refused_before_any_request(url: str) -> None:
+    with pytest.raises(RestError, match="1MB") as caught:
+        bootstrapped(url, user_data="x" * (USER_DATA_LIMIT_BYTES + 1))
+    assert caught.value.kind is ErrorKind.INVALID_REQUEST
+    bootstrapped(url, user_data="x" * USER_DATA_LIMIT_BYTES)
+
+
+def test_the_factory_passes_user_data_and_tags_from_the_props(url: str) -> None:
+    props = {
+        "pool": "llm-gpu",
+        "count": 2,
+        "regions": list(REGIONS),
+        "instance_type": "gpu_8x_h100_sxm5",
+        "ssh_key": "deploy-key",
+        "file_systems": ["shared"],
+        "user_data": BOOTSTRAP,
+        "tags": TAGS,
+        "provider": "lambda",
+        "base_url": url,
+    }
+    request = pool_api(props).launch_request("us-east-1", "llm-gpu-0")
+    assert request["user_data"] == BOOTSTRAP and request["file_system_names"] == ["shared"]
+    assert {t["key"]: t["value"] for t in request["tags"]} == TAGS
+    assert (
+        pool_api({**props, "user_data": "", "tags": {}})
+        .launch_request("us-east-1", "x")
+        .keys()
+        .isdisjoint({"user_data", "tags"})
+    )
 
 
 @pytest.mark.faults
