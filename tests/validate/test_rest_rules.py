@@ -112,6 +112,12 @@ ROWS: list[tuple[str, dict[str, Any], set[tuple[str, str, Severity]]]] = [
         {("provider-unsupported", "storage[0]", E), ("provider-unsupported", "pools[0].capacity", E)},
     ),
     (
+        "lambda-tag-refused",
+        lambda_(tags={"Team": "ml", "ok-key": "v"}),
+        {("lambda-tag-invalid", "tags.Team", E)},
+    ),
+    ("crusoe-takes-any-tag", crusoe(tags={"Team": "ml"}), set()),
+    (
         "crusoe-infiniband-on-a-pcie-shape",
         crusoe(pools=[{"name": "gpu", "gpu": "L40S", "nodes": 2, "interconnect": "infiniband"}]),
         {("interconnect-unavailable", "pools[0].interconnect", E)},

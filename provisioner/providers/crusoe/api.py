@@ -3,12 +3,7 @@ a `VolumeApi` (shared disks), for the REST dynamic providers.
 
 Facts and their sources (../shared/reference/provisioning.md, "### Crusoe", and what it cites):
 
-* Base `https://api.crusoecloud.com/v1alpha5`. Every request is signed: `X-Crusoe-Timestamp` (RFC 3339 in
-  UTC, `2026-12-03T10:00:00Z`, as crusoecloud/terraform-provider-crusoe `internal/common/auth.go` writes it)
-  and `Authorization: Bearer 1.0:<access key id>:<signature>`, the signature being the unpadded base64url
-  HMAC-SHA256, keyed with the base64url-decoded secret key, of `/v1alpha5{path}\\n{query sorted by
-  key}\\n{METHOD}\\n{timestamp}\\n` (dstackai/gpuhunt `providers/crusoe.py`; the Terraform provider's
-  `generateMessageV1_0` signs the same fields).
+* Base `https://api.crusoecloud.com/v1alpha5`; every request is signed (`auth.py`).
 * VMs (crusoecloud/client-go `swagger/v1alpha5`): `GET /projects/{p}/compute/vms/instances` ->
   `{"items": [{id, name, location, state, type, host_channel_adapters, ...}]}`; `POST` the same path with
   `{name, type, location, ssh_public_key, image?, startup_script?, disks?: [{disk_id, attachment_type}],
@@ -41,30 +36,20 @@ Unverified (what we could not confirm in a source we read):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
-from provisioner.errors import ProvisionerError
+from provisioner.providers.crusoe.auth import credentials, sign, timestamp
 from provisioner.providers.rest.client import RestClient, wait_for
 from provisioner.providers.rest.errors import ErrorKind, RestError
 from provisioner.providers.rest.pool import Instance
 from provisioner.providers.rest.volume import Volume
 
 BASE_URL = "https://api.crusoecloud.com/v1alpha5"
-API_PREFIX = "/v1alpha5"
-SIGNATURE_VERSION = "1.0"
-ACCESS_KEY_VARIABLE = "CRUSOE_ACCESS_KEY_ID"
-SECRET_KEY_VARIABLE = "CRUSOE_SECRET_KEY"
 PROVIDER = "crusoe"
 
 CAPACITY_CODE = "out_of_stock"
@@ -84,62 +69,6 @@ STATES = {
 }
 """Crusoe's VM states (`STATE_<X>`, unverified) -> the pool driver's vocabulary: `active` is ready;
 `terminating` and `terminated` are gone (pool.GONE)."""
-
-
-# --- signing -----------------------------------------------------------------------------------------------
-
-
-def timestamp(now: datetime | None = None) -> str:
-    """`X-Crusoe-Timestamp`: RFC 3339, UTC, whole seconds (`2026-12-03T10:00:00Z`)."""
-    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def canonical_query(query: str) -> str:
-    """The query sorted by key (values of one key kept in order), each part form-escaped."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    ordered = sorted(pairs, key=lambda kv: kv[0])  # stable: a key's values keep their order
-    return "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in ordered)
-
-
-def signature_message(method: str, path: str, query: str, stamp: str, prefix: str = API_PREFIX) -> str:
-    return f"{prefix}{path}\n{canonical_query(query)}\n{method.upper()}\n{stamp}\n"
-
-
-def sign(
-    access_key_id: str, secret_key: str, method: str, path: str, stamp: str, prefix: str = API_PREFIX
-) -> dict[str, str]:
-    """The two auth headers of one request. `path` is relative to the API base (`/projects/...`) and may
-    carry its query (`?a=1&b=2`); `prefix` is the base's path (`/v1alpha5`)."""
-    bare, _, query = path.partition("?")
-    unpadded = secret_key.rstrip("=")  # the Go client decodes it as unpadded base64url; accept both
-    try:
-        key = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ProvisionerError(f"{SECRET_KEY_VARIABLE} is not a base64url Crusoe secret key") from exc
-    message = signature_message(method, bare, query, stamp, prefix).encode()
-    digest = hmac.new(key, message, hashlib.sha256).digest()
-    signature = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
-    return {
-        "X-Crusoe-Timestamp": stamp,
-        "Authorization": f"Bearer {SIGNATURE_VERSION}:{access_key_id}:{signature}",
-    }
-
-
-def credentials() -> tuple[str, str]:
-    """(access key id, secret key) from the environment, read at call time; never stored in state."""
-    access = os.environ.get(ACCESS_KEY_VARIABLE, "")
-    secret = os.environ.get(SECRET_KEY_VARIABLE, "")
-    if not access or not secret:
-        missing = [
-            name
-            for name, value in ((ACCESS_KEY_VARIABLE, access), (SECRET_KEY_VARIABLE, secret))
-            if not value
-        ]
-        raise ProvisionerError(
-            f"set {ACCESS_KEY_VARIABLE} and {SECRET_KEY_VARIABLE} to a Crusoe Cloud access key "
-            f"(missing: {', '.join(missing)}; the key is never stored in state)"
-        )
-    return access, secret
 
 
 # --- errors ------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Mistakes only the REST clouds (Lambda, Crusoe) have: what their APIs require, what a regional volume
 does to failover, and the public address every node gets."""
 
+import re
 from collections.abc import Iterator
 
 from provisioner.catalog.select import Selection
@@ -112,6 +113,24 @@ def crusoe_reserved_only(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
+LAMBDA_TAG_KEY = re.compile(r"^[a-z][a-z0-9-:]+$")
+"""Lambda's tag keys (Lambda Cloud API OpenAPI 1.8.3: at most 55 characters; values at most 128)."""
+
+
+def lambda_tags(ctx: RuleContext) -> Iterator[Finding]:
+    if ctx.cluster.provider is not ProviderName.LAMBDA:
+        return
+    for key, value in ctx.cluster.tags.items():
+        if not LAMBDA_TAG_KEY.fullmatch(key) or len(key) > 55 or len(value) > 128:
+            yield error(
+                "lambda-tag-invalid",
+                f"tags.{key}",
+                f"Lambda refuses the tag {key!r}={value!r}: keys are lowercase letters, digits, '-' and ':', "
+                "starting with a letter, at most 55 characters; values at most 128",
+                f"rename it, e.g. {re.sub(r'[^a-z0-9:-]+', '-', key.lower()).strip('-')[:55] or 'team'!r}",
+            )
+
+
 def public_nodes(ctx: RuleContext) -> Iterator[Finding]:
     """Nodes on these clouds have public addresses: with no SSH range declared, nobody can log in."""
     if ctx.cluster.provider not in _REST or ctx.cluster.network.ssh_cidrs:
@@ -126,4 +145,11 @@ def public_nodes(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
-RULES = (required_options, one_lambda_filesystem, failover_and_storage, crusoe_reserved_only, public_nodes)
+RULES = (
+    required_options,
+    one_lambda_filesystem,
+    failover_and_storage,
+    crusoe_reserved_only,
+    lambda_tags,
+    public_nodes,
+)

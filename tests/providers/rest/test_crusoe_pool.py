@@ -15,7 +15,8 @@ import pytest
 from fake_crusoe import FAULTS, KEYS, PROJECT, SECRET_KEY, FakeCrusoe, ReusableTransport, serve
 
 from provisioner.errors import ProvisionerError
-from provisioner.providers.crusoe.api import CrusoeApi, credentials, normalise_state, sign, timestamp
+from provisioner.providers.crusoe.api import CrusoeApi, normalise_state
+from provisioner.providers.crusoe.auth import credentials, sign, timestamp
 from provisioner.providers.rest import ErrorKind, RestError, RetryPolicy
 from provisioner.providers.rest.dynamic import PoolProvider
 from provisioner.providers.rest.pool import PoolDriver, PoolUnavailableError
