@@ -19,6 +19,7 @@ from provisioner.providers.rest.spec import (
     RestVolumeSpec,
     cloud_name,
     host_firewall,
+    pool_props,
     pool_regions,
 )
 from provisioner.spec import CrusoeOptions, GpuVendor, Interconnect, Nfs
@@ -80,19 +81,11 @@ def crusoe_plan(name: str, plan: ClusterPlan) -> RestClusterSpec:
     pools = []
     for pool in plan.pools:
         cloud = cloud_name(name, pool.name)
-        props = {
-            "provider": PROVIDER,
-            "pool": cloud,
-            "count": pool.nodes,
-            "regions": list(regions),
-            "instance_type": pool.instance_type,
-            "ssh_key": options.ssh_public_key,
-            "project_id": options.project_id,
-            "image": image_for(pool, options),
-            "ib_partition": pool.interconnect is Interconnect.INFINIBAND and pool.nodes > 1,
-            "user_data": boot_script(plan, pool, volumes),
-            "tags": dict(sorted(plan.tags.items())),
-        }
+        boot = boot_script(plan, pool, volumes)
+        props = pool_props(plan, pool, cloud, regions, options.ssh_public_key, boot)
+        props["project_id"] = options.project_id
+        props["image"] = image_for(pool, options)
+        props["ib_partition"] = pool.interconnect is Interconnect.INFINIBAND and pool.nodes > 1
         keys = tuple(v.key for v in volumes)
         pools.append(RestPoolSpec(pool.name, cloud, pool, regions, props, keys))
     return RestClusterSpec(name, PROVIDER, plan.region, tuple(pools), volumes, dict(plan.tags))

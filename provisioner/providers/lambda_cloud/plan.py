@@ -15,6 +15,7 @@ from provisioner.providers.rest.spec import (
     RestPoolSpec,
     RestVolumeSpec,
     cloud_name,
+    pool_props,
     pool_regions,
     user_data,
 )
@@ -57,16 +58,7 @@ def lambda_plan(name: str, plan: ClusterPlan) -> RestClusterSpec:
     pools = []
     for pool in plan.pools:
         cloud = cloud_name(name, pool.name)
-        props = {
-            "provider": PROVIDER,
-            "pool": cloud,
-            "count": pool.nodes,
-            "regions": list(regions),
-            "instance_type": pool.instance_type,
-            "ssh_key": options.ssh_key_name,
-            "file_systems": [v.name for v in volumes],
-            "user_data": user_data(plan, pool, volumes),
-            "tags": dict(sorted(plan.tags.items())),
-        }
+        props = pool_props(plan, pool, cloud, regions, options.ssh_key_name, user_data(plan, pool, volumes))
+        props["file_systems"] = [v.name for v in volumes]
         pools.append(RestPoolSpec(pool.name, cloud, pool, regions, props))
     return RestClusterSpec(name, PROVIDER, plan.region, tuple(pools), volumes, dict(plan.tags))

@@ -102,6 +102,23 @@ class RestClusterSpec:
         return next(v for v in self.volumes if v.key == key)
 
 
+def pool_props(
+    plan: ClusterPlan, pool: PoolPlan, cloud: str, regions: Sequence[str], ssh_key: str, boot: str
+) -> dict[str, Any]:
+    """The inputs every REST pool sends, whatever the cloud: who it is, how many, where, what, the key, the
+    boot, the tags (sorted, so equal plans give equal inputs)."""
+    return {
+        "provider": plan.provider.value,
+        "pool": cloud,
+        "count": pool.nodes,
+        "regions": list(regions),
+        "instance_type": pool.instance_type,
+        "ssh_key": ssh_key,
+        "user_data": boot,
+        "tags": dict(sorted(plan.tags.items())),
+    }
+
+
 def user_data(plan: ClusterPlan, pool: PoolPlan, volumes: Sequence[RestVolumeSpec]) -> str:
     """The pool's boot: the shared templates, its volumes mounted, the node's own inbound filter; checked
     against the provider's user-data limit."""

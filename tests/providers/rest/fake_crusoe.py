@@ -15,9 +15,7 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
-from scripted_server import serve_handler
+from scripted_server import JsonHandler, serve_handler
 
 FAULTS = ("429", "500-before", "500-after", "reset-after", "slow-after")
 PROJECT = "5f0a8a43-0000-4000-8000-00000000c0de"
@@ -397,30 +395,7 @@ def _authorised(method: str, raw_path: str, headers: Any) -> str | None:
 
 
 def _handler(fake: FakeCrusoe) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            payload = json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                if status == 429:
-                    self.send_header("Retry-After", "1")
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (a slow answer)
-                self.close_connection = True
-
-        def _reset(self) -> None:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-
+    class Handler(JsonHandler):
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from scripted_server import serve_handler
+from scripted_server import JsonHandler, serve_handler
 
 FAULTS = ("429", "500-before", "500-after", "reset-after", "slow-after")
 FILESYSTEM_NAME = re.compile(r"[a-zA-Z]+[0-9a-zA-Z-]*")
@@ -195,27 +193,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            if status == 429:
-                self.send_header("Retry-After", "1")
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _reset(self) -> None:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-
+    class Handler(JsonHandler):
         def _act(self, act: Any, body: Any, fault_of: Any = None) -> None:
             fault = (fault_of or fake.fault)()
             if fault == "429":

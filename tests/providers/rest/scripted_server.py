@@ -61,12 +61,41 @@ class Script:
         return sum(1 for r in self.received if (r.method, r.path) == (method, path))
 
 
-def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class JsonHandler(BaseHTTPRequestHandler):
+    """What the fake cloud APIs share: HTTP/1.1 keep-alive, no log lines, a JSON reply (429s say when to come
+    back), and a connection reset (RST, not FIN) for the faults."""
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
+    protocol_version = "HTTP/1.1"
+    retry_after: str | None = "1"
+    """Retry-After of a 429 that names none (None: send none)."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        payload = b"" if body is None else json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if status == 429 and self.retry_after is not None and "Retry-After" not in (headers or {}):
+                self.send_header("Retry-After", self.retry_after)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a slow answer)
+            self.close_connection = True
+
+    def _reset(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+
+def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
+    class Handler(JsonHandler):
+        retry_after = None  # a script says exactly what it sends
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -80,18 +109,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             if step.delay_s:
                 time.sleep(step.delay_s)
             if step.reset:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.connection.close()
-                self.close_connection = True
-                return
-            payload = b"" if step.body is None else json.dumps(step.body).encode()
-            self.send_response(step.status)
-            for key, value in step.headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+                return self._reset()
+            self._reply(step.status, step.body, step.headers)
 
         do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
 
