@@ -17,7 +17,7 @@ cluster = Cluster(
     software=Software(container_runtime="docker"),
     options=CrusoeOptions(
         project_id="198e7c51-9ed2-41db-b3c8-baeee40d7592",
-        ssh_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF4example0key0for0docs0only0000000000000 you@laptop",
+        ssh_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIexample0key0for0docs0only you@laptop",
     ),
     tags={"team": "research"},
 )
