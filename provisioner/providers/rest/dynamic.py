@@ -51,6 +51,11 @@ def _outs(props: Mapping[str, Any], instances: list[Instance]) -> dict[str, Any]
     }
 
 
+OUTPUTS_AND_PROVIDER = ("instances", "region", "__provider")
+"""Keys of the state that are not the user's inputs: our outputs, and the pickled provider (its bytes may
+differ between dill versions without anything having changed)."""
+
+
 class PoolProvider(dynamic.ResourceProvider):
     def __init__(self, factory: str) -> None:
         self.factory = factory
@@ -85,7 +90,7 @@ class PoolProvider(dynamic.ResourceProvider):
         keys = sorted(
             k
             for k in set(olds) | set(news)
-            if k not in ("instances", "region") and olds.get(k) != news.get(k)
+            if k not in OUTPUTS_AND_PROVIDER and olds.get(k) != news.get(k)
         )
         replaces = [k for k in keys if k in REPLACES]
         return dynamic.DiffResult(changes=bool(keys), replaces=replaces, delete_before_replace=bool(replaces))

@@ -152,7 +152,9 @@ class VolumeProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: Any, news: Any) -> dynamic.DiffResult:
         keys = sorted(
-            k for k in set(olds) | set(news) if k not in ("volume_id",) and olds.get(k) != news.get(k)
+            k
+            for k in set(olds) | set(news)
+            if k not in ("volume_id", "__provider") and olds.get(k) != news.get(k)
         )
         replaces = [k for k in keys if k in REPLACES]
         old, new = _size(olds), _size(news)

@@ -95,3 +95,11 @@ def test_diff_replaces_only_what_a_member_cannot_change(change: dict[str, Any], 
     result = PoolProvider(FACTORY).diff("p", {**olds, "instances": [], "region": "r"}, {**olds, **change})
     assert result.changes is True and result.replaces == replaces
     assert result.delete_before_replace is bool(replaces)
+
+
+def test_a_repickled_provider_is_no_change() -> None:
+    olds = {"pool": "p", "count": 2, "regions": ["r"], "instance_type": "t", "__provider": "old-bytes"}
+    result = PoolProvider(FACTORY).diff(
+        "p", {**olds, "instances": [], "region": "r"}, {**olds, "__provider": "new"}
+    )
+    assert result.changes is False and result.replaces == []
