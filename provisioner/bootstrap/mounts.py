@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -66,8 +68,14 @@ class HostFirewall:
 
     @property
     def ssh_ipv4(self) -> tuple[str, ...]:
-        return tuple(c for c in self.ssh_cidrs if ":" not in c)
+        return _collapsed(c for c in self.ssh_cidrs if ":" not in c)
 
     @property
     def ssh_ipv6(self) -> tuple[str, ...]:
-        return tuple(c for c in self.ssh_cidrs if ":" in c)
+        return _collapsed(c for c in self.ssh_cidrs if ":" in c)
+
+
+def _collapsed(cidrs: Iterable[str]) -> tuple[str, ...]:
+    """Overlapping ranges merged (an nftables interval set refuses overlaps: "conflicting intervals")."""
+    networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    return tuple(str(n) for n in ipaddress.collapse_addresses(networks))  # type: ignore[type-var]

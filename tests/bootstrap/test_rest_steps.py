@@ -93,6 +93,11 @@ def test_the_firewall_admits_ssh_only_from_the_declared_ranges_and_loads_at_boot
     assert not node.calls("nft") and node.installs() == []
 
 
+def test_overlapping_ranges_are_merged() -> None:
+    merged = HostFirewall(("203.0.113.7/32", "203.0.113.0/24", "2001:db8:1::/48", "2001:db8::/32"))
+    assert merged.ssh_ipv4 == ("203.0.113.0/24",) and merged.ssh_ipv6 == ("2001:db8::/32",)
+
+
 def test_without_a_declared_range_ssh_is_open_to_private_ranges_only(tmp_path: Path) -> None:
     node = firewall_node(tmp_path, ())
     assert node.run_step("host-firewall").returncode == 0
@@ -108,7 +113,14 @@ def nft_binary() -> str | None:
     return found
 
 
-@pytest.mark.parametrize("ssh", [("203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"), ()])
+@pytest.mark.parametrize(
+    "ssh",
+    [
+        ("203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"),
+        ("203.0.113.0/24", "203.0.113.7/32", "2001:db8::/32", "2001:db8:1::/48"),  # overlaps: merged
+        (),
+    ],
+)
 def test_the_real_nft_accepts_the_ruleset(tmp_path: Path, ssh: tuple[str, ...]) -> None:
     nft = nft_binary()
     if nft is None:

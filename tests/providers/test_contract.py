@@ -505,7 +505,11 @@ def rest_ingress(r: Resource) -> list[Ingress]:
     found = []
     for line in rules.splitlines():
         words = line.split()
-        if "accept" not in words or "saddr" not in words:
+        if "accept" not in words or not ("dport" in words or "saddr" in words):
+            continue  # state, loopback, ICMP and DHCP-reply rules: no new inbound service
+        if "saddr" not in words:  # `tcp dport 22 accept`: from anywhere
+            port = int(words[words.index("dport") + 1].strip("{},"))
+            found.append(Ingress(r.name, ("0.0.0.0/0", "::/0"), words[0], ((port, port),)))
             continue
         cidrs = sets.get(words[words.index("saddr") + 1].lstrip("@"), ())
         if "dport" in words:
@@ -1156,6 +1160,15 @@ def _rest_doctors() -> dict[str, Doctor]:
             rec, change=_named(target, lambda r: with_inputs(r, user_data=boot(rules)))
         ), target.name
 
+    def ssh_from_anywhere(rec: Recording, ctx: Context) -> tuple[Recording, str]:
+        rules = (
+            "table inet provisioner {\n  chain input {\n    policy drop;\n    tcp dport 22 accept\n  }\n}\n"
+        )
+        target = pool(rec)
+        return doctored(
+            rec, change=_named(target, lambda r: with_inputs(r, user_data=boot(rules)))
+        ), target.name
+
     def no_bootstrap(rec: Recording, ctx: Context) -> tuple[Recording, str]:
         target = pool(rec)
         return doctored(rec, change=_named(target, lambda r: with_inputs(r, user_data=""))), target.name
@@ -1178,6 +1191,7 @@ def _rest_doctors() -> dict[str, Doctor]:
         "provider/region": other_region,
         "ingress/no-firewall": no_firewall,
         "ingress/ssh": ssh_undeclared,
+        "ingress/ssh-anywhere": ssh_from_anywhere,
         "hardening/no-bootstrap": no_bootstrap,
         "privilege/api-key": api_key,
     }

@@ -2,7 +2,7 @@
 
 Each pool is one RestPool of `nodes` VMs named `<cluster>-<pool>-<i>`, created with the declared SSH public
 key, the shape's curated image and the boot as a startup script (Crusoe runs a script, not cloud-init). A
-multi-node InfiniBand pool gets its own IB partition (made and removed by the pool resource, per location).
+InfiniBand pool gets its own IB partition (made and removed by the pool resource, per location).
 Shared storage is a Crusoe shared disk per Nfs, attached read-write to every VM and mounted over virtiofs;
 a disk lives in one location, so with one every pool stays in the cluster's location."""
 
@@ -85,7 +85,8 @@ def crusoe_plan(name: str, plan: ClusterPlan) -> RestClusterSpec:
         props = pool_props(plan, pool, cloud, regions, options.ssh_public_key, boot)
         props["project_id"] = options.project_id
         props["image"] = image_for(pool, options)
-        props["ib_partition"] = pool.interconnect is Interconnect.INFINIBAND and pool.nodes > 1
+        # every InfiniBand pool has its partition, whatever its size: a resize never flips it (a replacement)
+        props["ib_partition"] = pool.interconnect is Interconnect.INFINIBAND
         keys = tuple(v.key for v in volumes)
         pools.append(RestPoolSpec(pool.name, cloud, pool, regions, props, keys))
     return RestClusterSpec(name, PROVIDER, plan.region, tuple(pools), volumes, dict(plan.tags))

@@ -81,7 +81,7 @@ class PoolProvider(dynamic.ResourceProvider):
         return dynamic.CreateResult(id_=str(props["pool"]), outs=_outs(props, instances))
 
     def update(self, _id: str, _olds: Any, news: Any) -> dynamic.UpdateResult:
-        return dynamic.UpdateResult(outs=_outs(news, self._driver(news).ensure()))
+        return dynamic.UpdateResult(outs=_outs(news, self._driver(news).ensure(in_place=True)))
 
     def delete(self, _id: str, props: Any) -> None:
         self._driver(props).release()
@@ -93,6 +93,8 @@ class PoolProvider(dynamic.ResourceProvider):
             if k not in OUTPUTS_AND_PROVIDER and olds.get(k) != news.get(k)
         )
         replaces = [k for k in keys if k in REPLACES]
+        if "regions" in replaces and olds.get("region") in (news.get("regions") or []):
+            replaces.remove("regions")  # the pool still runs in an allowed region: new fallbacks move nothing
         return dynamic.DiffResult(changes=bool(keys), replaces=replaces, delete_before_replace=bool(replaces))
 
 

@@ -82,10 +82,15 @@ class PoolDriver:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
-    def ensure(self) -> list[Instance]:
-        """The pool's `count` members, running, in one allowed region."""
+    def ensure(self, in_place: bool = False) -> list[Instance]:
+        """The pool's `count` members, running, in one allowed region. `in_place` (a resize of a deployed
+        pool): grow or shrink where the members run; no capacity there is an error for the caller, never a
+        reason to release or move the members that are serving. Without it (a create, or a create run again
+        after a crash), what a region cannot host is released and the next region is tried."""
         current = members(self.api, self.pool)
         region = self._settled_region(current)
+        if in_place and current and region is not None and region in self.regions:
+            return self._fill(region)
         tried: list[str] = []
         for candidate in self._order(region):
             try:

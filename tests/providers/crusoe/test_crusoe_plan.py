@@ -53,7 +53,7 @@ def test_a_multi_node_infiniband_pool_gets_its_partition_and_the_sxm_image() -> 
     assert props["user_data"].startswith("#!/bin/bash\n")
 
 
-def test_single_nodes_pcie_and_amd_get_no_partition_and_their_images() -> None:
+def test_pcie_and_amd_get_no_partition_and_their_images() -> None:
     spec = crusoe_plan(
         "train",
         planned(
@@ -66,7 +66,7 @@ def test_single_nodes_pcie_and_amd_get_no_partition_and_their_images() -> None:
         ),
     )
     by_key = {p.key: p.props for p in spec.pools}
-    assert by_key["one"]["ib_partition"] is False and by_key["one"]["image"] == SXM_IMAGE
+    assert by_key["one"]["ib_partition"] is True and by_key["one"]["image"] == SXM_IMAGE  # a resize keeps it
     assert by_key["l40s"]["ib_partition"] is False and by_key["l40s"]["image"] == PCIE_IMAGE
     assert by_key["amd"]["image"] == PLAIN_IMAGE
 

@@ -11,6 +11,7 @@ import pytest
 from fake_lambda import FakeLambda, serve
 
 from provisioner.providers.rest.dynamic import PoolProvider
+from provisioner.providers.rest.errors import RestError
 
 pytestmark = pytest.mark.timeout(60)
 FACTORY = "provisioner.providers.lambda_cloud.api:pool_api"
@@ -103,3 +104,22 @@ def test_a_repickled_provider_is_no_change() -> None:
         "p", {**olds, "instances": [], "region": "r"}, {**olds, "__provider": "new"}
     )
     assert result.changes is False and result.replaces == []
+
+
+def test_a_scale_up_without_capacity_keeps_the_running_pool(fake: FakeLambda, props: dict[str, Any]) -> None:
+    """An update that cannot grow fails, and the members that were serving stay where they are."""
+    created = PoolProvider(FACTORY).create(props)
+    assert len(fake.live()) == 2
+    fake.capacity = {"us-east-1": 0, "us-west-1": 0}
+    with pytest.raises(RestError):
+        PoolProvider(FACTORY).update("llm-gpu", created.outs, {**props, "count": 3})
+    assert sorted(i["name"] for i in fake.live()) == ["llm-gpu-0", "llm-gpu-1"]
+    assert {i["region"]["name"] for i in fake.live()} == {"us-west-1"}
+
+
+def test_a_new_fallback_region_does_not_replace_a_pool_that_runs_in_an_allowed_one() -> None:
+    olds = {"pool": "p", "count": 2, "regions": ["r1"], "instance_type": "t", "instances": [], "region": "r1"}
+    added = PoolProvider(FACTORY).diff("p", olds, {**olds, "regions": ["r1", "r2"]})
+    assert added.changes and added.replaces == []
+    moved = PoolProvider(FACTORY).diff("p", olds, {**olds, "regions": ["r2"]})
+    assert moved.replaces == ["regions"]
