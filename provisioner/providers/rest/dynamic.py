@@ -9,13 +9,15 @@ client is built inside the methods, with credentials from the environment, never
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
 import pulumi.dynamic as dynamic
 
-from provisioner.providers.rest.pool import Instance, PoolApi, PoolDriver
+from provisioner.errors import ProvisionerError
+from provisioner.providers.rest.pool import Instance, PoolApi, PoolDriver, members
 
 REPLACES = (
     "instance_type",
@@ -51,6 +53,33 @@ def _outs(props: Mapping[str, Any], instances: list[Instance]) -> dict[str, Any]
     }
 
 
+RELEASE_ATTEMPTS = 4
+
+
+def release_or_say_what_is_left(
+    driver: PoolDriver, failure: BaseException, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Release what a failed create launched, trying a few times (the outage that failed the create may
+    fail the first release too). When it cannot, one error names the members still running, since nothing
+    of this create reaches Pulumi's state and `pulumi destroy` would not find them."""
+    for attempt in range(RELEASE_ATTEMPTS):
+        try:
+            driver.release()
+            return
+        except Exception as exc:  # every failure of the cleanup is reported below
+            last = exc
+            sleep(min(30.0, 2.0 * 2**attempt))
+    try:
+        left = [f"{i.name} ({i.id})" for i in members(driver.api, driver.pool)]
+    except Exception:
+        left = ["(the cloud could not be listed)"]
+    raise ProvisionerError(
+        f"creating pool {driver.pool!r} failed ({failure}) and terminating what it launched failed too "
+        f"({last}); still running, billed and not in Pulumi's state: {', '.join(left) or 'nothing'}. Run "
+        "`pulumi up` again (it adopts the members by name) or terminate them by hand"
+    ) from failure
+
+
 OUTPUTS_AND_PROVIDER = ("instances", "region", "__provider")
 """Keys of the state that are not the user's inputs: our outputs, and the pickled provider (its bytes may
 differ between dill versions without anything having changed)."""
@@ -75,8 +104,8 @@ class PoolProvider(dynamic.ResourceProvider):
         driver = self._driver(props)
         try:
             instances = driver.ensure()
-        except BaseException:
-            driver.release()  # nothing billed is left behind by a create that failed
+        except BaseException as failure:
+            release_or_say_what_is_left(driver, failure)  # nothing billed is left behind by a failed create
             raise
         return dynamic.CreateResult(id_=str(props["pool"]), outs=_outs(props, instances))
 

@@ -10,8 +10,10 @@ import dill
 import pytest
 from fake_lambda import FakeLambda, serve
 
-from provisioner.providers.rest.dynamic import PoolProvider
-from provisioner.providers.rest.errors import RestError
+from provisioner.errors import ProvisionerError
+from provisioner.providers.rest.dynamic import PoolProvider, release_or_say_what_is_left
+from provisioner.providers.rest.errors import ErrorKind, RestError
+from provisioner.providers.rest.pool import Instance, PoolDriver
 
 pytestmark = pytest.mark.timeout(60)
 FACTORY = "provisioner.providers.lambda_cloud.api:pool_api"
@@ -123,3 +125,32 @@ def test_a_new_fallback_region_does_not_replace_a_pool_that_runs_in_an_allowed_o
     assert added.changes and added.replaces == []
     moved = PoolProvider(FACTORY).diff("p", olds, {**olds, "regions": ["r2"]})
     assert moved.replaces == ["regions"]
+
+
+class _Stuck:
+    """A cloud whose terminate keeps failing: the instances launched stay."""
+
+    provider = "stuck"
+
+    def __init__(self) -> None:
+        self.live = [Instance("i-1", "p-0", "r", "active")]
+
+    def list(self) -> list[Instance]:
+        return list(self.live)
+
+    def launch(self, region: str, name: str) -> None:
+        raise AssertionError("not called")
+
+    def terminate(self, ids: Any) -> None:
+        raise RestError(ErrorKind.TRANSIENT, "stuck", "POST", "terminate", "still down")
+
+
+def test_a_cleanup_that_keeps_failing_names_what_is_left_running() -> None:
+    api = _Stuck()
+    driver = PoolDriver(api, "p", 1, ["r"], interval_s=0.0, wait_s=0.0, sleep=lambda s: None)
+    slept: list[float] = []
+    with pytest.raises(
+        ProvisionerError, match=r"still running, billed and not in Pulumi's state: p-0 \(i-1\)"
+    ):
+        release_or_say_what_is_left(driver, RuntimeError("launch failed"), slept.append)
+    assert len(slept) == 4  # it tried more than once before giving up
