@@ -35,10 +35,11 @@ resizes it, and a new `user_data` or `tags` reaches the members launched from th
 template does on AWS), never the running ones."""
 
 
-def load_factory(path: str) -> Callable[[Mapping[str, Any]], PoolApi]:
-    """'package.module:function' -> the function that builds a PoolApi from the resource's inputs."""
+def load_factory(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    """'package.module:function' -> the function that builds an API client (a PoolApi, a VolumeApi) from a
+    resource's inputs."""
     module, _, name = path.partition(":")
-    factory: Callable[[Mapping[str, Any]], PoolApi] = getattr(importlib.import_module(module), name)
+    factory: Callable[[Mapping[str, Any]], Any] = getattr(importlib.import_module(module), name)
     return factory
 
 
@@ -90,7 +91,7 @@ class PoolProvider(dynamic.ResourceProvider):
         self.factory = factory
 
     def _driver(self, props: Mapping[str, Any]) -> PoolDriver:
-        api = load_factory(self.factory)(props)
+        api: PoolApi = load_factory(self.factory)(props)
         return PoolDriver(
             api,
             str(props["pool"]),

@@ -8,7 +8,6 @@ only the dotted name of its API factory; credentials come from the environment i
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 import pulumi
 import pulumi.dynamic as dynamic
 
+from provisioner.providers.rest.dynamic import load_factory
 from provisioner.providers.rest.errors import ErrorKind, RestError
 
 REPLACES = ("name", "region", "kind", "provider")
@@ -47,12 +47,6 @@ class VolumeApi(Protocol):
 
     def resize(self, volume_id: str, size_gib: int) -> Volume:
         """Grow the volume; clouds that cannot raise RestError(INVALID_REQUEST)."""
-
-
-def load_factory(path: str) -> Callable[[Mapping[str, Any]], VolumeApi]:
-    module, _, name = path.partition(":")
-    factory: Callable[[Mapping[str, Any]], VolumeApi] = getattr(importlib.import_module(module), name)
-    return factory
 
 
 def _size(props: Mapping[str, Any]) -> int | None:
@@ -120,7 +114,8 @@ class VolumeProvider(dynamic.ResourceProvider):
         self.factory = factory
 
     def _api(self, props: Mapping[str, Any]) -> VolumeApi:
-        return load_factory(self.factory)(props)
+        api: VolumeApi = load_factory(self.factory)(props)
+        return api
 
     def create(self, props: Any) -> dynamic.CreateResult:
         volume = ensure_volume(self._api(props), str(props["name"]), str(props["region"]), _size(props))
