@@ -87,6 +87,9 @@ differ between dill versions without anything having changed)."""
 
 
 class PoolProvider(dynamic.ResourceProvider):
+    cleanup_sleep: Callable[[float], None] = staticmethod(time.sleep)
+    """How a failed create's cleanup waits between its tries (tests make it instant)."""
+
     def __init__(self, factory: str) -> None:
         self.factory = factory
 
@@ -106,7 +109,8 @@ class PoolProvider(dynamic.ResourceProvider):
         try:
             instances = driver.ensure()
         except BaseException as failure:
-            release_or_say_what_is_left(driver, failure)  # nothing billed is left behind by a failed create
+            # nothing billed is left behind by a failed create
+            release_or_say_what_is_left(driver, failure, type(self).cleanup_sleep)
             raise
         return dynamic.CreateResult(id_=str(props["pool"]), outs=_outs(props, instances))
 
