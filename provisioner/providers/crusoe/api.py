@@ -107,12 +107,13 @@ def _items(answer: Any) -> Items:
     return []
 
 
-def public_address(vm: Mapping[str, Any]) -> str | None:
-    """The first public IPv4 address of a VM: `network_interfaces[].ips[].public_ipv4.address` (the shape
-    of crusoecloud/terraform-provider-crusoe's instance attributes; unverified against a live answer)."""
+def public_address(vm: Mapping[str, Any], kind: str = "public_ipv4") -> str | None:
+    """The first public (or, with kind="private_ipv4", private) IPv4 address of a VM:
+    `network_interfaces[].ips[].<kind>.address` (the shape of crusoecloud/terraform-provider-crusoe's
+    instance attributes; unverified against a live answer)."""
     for nic in vm.get("network_interfaces") or []:
         for ip in (nic or {}).get("ips") or []:
-            address = ((ip or {}).get("public_ipv4") or {}).get("address")
+            address = ((ip or {}).get(kind) or {}).get("address")
             if address:
                 return str(address)
     return None
@@ -233,6 +234,7 @@ class CrusoeApi(_Crusoe):
                 str(i.get("location") or ""),
                 normalise_state(str(i.get("state") or "")),
                 public_address(i),
+                public_address(i, "private_ipv4"),
             )
             for i in self._instances(self._client())
         ]

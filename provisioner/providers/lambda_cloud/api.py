@@ -23,8 +23,11 @@ docs-api.lambda.ai/api/cloud renders):
   `global/object-does-not-exist` or `global/quota-exceeded`; 401 `global/invalid-api-key`; 403
   `global/account-inactive` or `global/invalid-address`; 404 `global/object-does-not-exist`. Codes
   prefixed `provider/` come from Lambda's upstream providers.
+* An instance in the list also carries `ip` (public), `private_ip` and `tags` (the document's example:
+  `"private_ip": "10.0.2.100"`).
 * Rate limits (from the document's description): about one request per second, and launch one per 12
-  seconds or five per minute; the client honours a 429's Retry-After."""
+  seconds or five per minute (Lambda's older docs: one per 10 s); launches are paced at 12 s, and the
+  client honours a 429's Retry-After."""
 
 from __future__ import annotations
 
@@ -47,6 +50,11 @@ LAUNCH_PATH = "/instance-operations/launch"
 USER_DATA_LIMIT_BYTES = 1_000_000
 """The spec says user data "cannot exceed 1MB": read as 10**6 bytes, the stricter of the two readings
 (whether Lambda means 10**6 or 2**20 is unverified), so what passes here passes there."""
+LAUNCH_GAP_S = 12.0
+"""At least this long between two launches (the stricter of the published rates)."""
+OWNER_TAG = "provisioner:stack"
+"""The tag naming the Pulumi stack that launched an instance: only those carrying ours are adopted or
+terminated."""
 TAG_KEY = re.compile(r"[a-z][a-z0-9-:]+")
 TAG_KEY_MAX = 55
 TAG_VALUE_MAX = 128
@@ -112,6 +120,14 @@ def lambda_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return entries
 
 
+def owner_tag(tags: object) -> str:
+    """The value of an instance's `provisioner:stack` tag ('' when it has none)."""
+    for tag in tags if isinstance(tags, list) else []:
+        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
+            return str(tag.get("value") or "")
+    return ""
+
+
 def check_user_data(user_data: str) -> None:
     size = len(user_data.encode())
     if size > USER_DATA_LIMIT_BYTES:
@@ -137,10 +153,17 @@ class LambdaApi:
     """cloud-init user data for every instance launched (plain text, not base64); not sent when empty."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of every instance launched; not sent when empty."""
+    owner: str = ""
+    """The stack this client acts for, sent as the `provisioner:stack` tag: an instance without it is
+    another's, never adopted or terminated ('' = no check)."""
+    launch_gap_s: float = LAUNCH_GAP_S
 
     def __post_init__(self) -> None:
         check_user_data(self.user_data)
-        lambda_tags(self.tags)
+        lambda_tags(self._tags())
+
+    def _tags(self) -> dict[str, str]:
+        return {**self.tags, OWNER_TAG: self.owner} if self.owner else dict(self.tags)
 
     def _client(self) -> RestClient:
         return rest_client(self.base_url, self.key, self.timeout_s, self.client_options)
@@ -154,6 +177,8 @@ class LambdaApi:
                 str((i.get("region") or {}).get("name", "")),
                 str(i["status"]),
                 str(i["ip"]) if i.get("ip") else None,  # the public IPv4 address, once it has one
+                str(i["private_ip"]) if i.get("private_ip") else None,
+                owner_tag(i.get("tags")),
             )
             for i in body.get("data", [])
         ]
@@ -171,8 +196,8 @@ class LambdaApi:
             request["file_system_names"] = list(self.file_systems)
         if self.user_data:
             request["user_data"] = self.user_data
-        if self.tags:
-            request["tags"] = lambda_tags(self.tags)
+        if self._tags():
+            request["tags"] = lambda_tags(self._tags())
         return request
 
     def launch(self, region: str, name: str) -> None:
@@ -193,4 +218,5 @@ def pool_api(props: Mapping[str, Any]) -> LambdaApi:
         base_url=str(props.get("base_url") or BASE_URL),
         user_data=str(props.get("user_data") or ""),
         tags={str(k): str(v) for k, v in (props.get("tags") or {}).items()},
+        owner=str(props.get("owner") or ""),
     )

@@ -17,7 +17,8 @@ import pulumi
 import pulumi.dynamic as dynamic
 
 from provisioner.errors import ProvisionerError
-from provisioner.providers.rest.pool import Instance, PoolApi, PoolDriver, members
+from provisioner.providers.rest.errors import ErrorKind, RestError
+from provisioner.providers.rest.pool import Instance, PoolApi, PoolDriver, members, shared_pacer
 
 REPLACES = (
     "instance_type",
@@ -47,7 +48,14 @@ def _outs(props: Mapping[str, Any], instances: list[Instance]) -> dict[str, Any]
     return {
         **props,
         "instances": [
-            {"id": i.id, "name": i.name, "region": i.region, "status": i.status, "address": i.address}
+            {
+                "id": i.id,
+                "name": i.name,
+                "region": i.region,
+                "status": i.status,
+                "address": i.address,
+                "private_address": i.private_address,
+            }
             for i in instances
         ],
         "region": instances[0].region if instances else None,
@@ -63,6 +71,9 @@ def release_or_say_what_is_left(
     """Release what a failed create launched, trying a few times (the outage that failed the create may
     fail the first release too). When it cannot, one error names the members still running, since nothing
     of this create reaches Pulumi's state and `pulumi destroy` would not find them."""
+    refused = failure.kind is ErrorKind.AUTHENTICATION if isinstance(failure, RestError) else False
+    if refused or (isinstance(failure, ProvisionerError) and not isinstance(failure, RestError)):
+        return  # no or refused credentials: nothing of this create reached the cloud, nor would a release
     for attempt in range(RELEASE_ATTEMPTS):
         try:
             driver.release()
@@ -95,6 +106,7 @@ class PoolProvider(dynamic.ResourceProvider):
 
     def _driver(self, props: Mapping[str, Any]) -> PoolDriver:
         api: PoolApi = load_factory(self.factory)(props)
+        gap = float(props.get("launch_gap_s", getattr(api, "launch_gap_s", 0.0)))
         return PoolDriver(
             api,
             str(props["pool"]),
@@ -102,6 +114,8 @@ class PoolProvider(dynamic.ResourceProvider):
             list(props["regions"]),
             wait_s=float(props.get("wait_s", 1200.0)),
             interval_s=float(props.get("interval_s", 10.0)),
+            settle_s=float(props.get("settle_s", 120.0)),
+            pacer=shared_pacer(api.provider, gap),
         )
 
     def create(self, props: Any) -> dynamic.CreateResult:

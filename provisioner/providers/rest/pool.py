@@ -2,7 +2,12 @@
 happened before: launches that timed out, a process killed half-way, capacity in some regions only.
 
 Idempotence comes from names: member i of pool P is always `P-i`, so a new run lists the account's instances,
-keeps the members it finds, terminates duplicates and extras, and launches only the missing names. A pool
+keeps the members it finds, terminates duplicates and extras, and launches only the missing names. P holds a
+digest of the Pulumi stack that owns the pool, and where the cloud reports tags (Lambda) an instance counts
+as a member only if it carries that stack's owner tag: nothing another stack launched is adopted or
+terminated. A launch the list does not show yet (an uncertain answer, or a list that lags behind the launch)
+is waited for, a bounded time, before its name is launched again; launches are paced where the cloud limits
+their rate. A pool
 lives in one region (its nodes talk to each other): when a region runs out of capacity, what was launched
 there is terminated and the next allowed region is tried; when none can host the pool, every member is
 terminated and one error lists each region tried and why. Nothing is left running that the caller does not
@@ -10,9 +15,10 @@ own."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from provisioner.providers.rest.client import wait_for
@@ -30,6 +36,10 @@ class Instance:
     status: str
     address: str | None = None
     """Its public IPv4 address, where the API reports one (what users SSH to)."""
+    private_address: str | None = None
+    """Its private IPv4 address, where the API reports one (what the members reach each other on)."""
+    owner: str | None = None
+    """The owner tag the cloud reports ('' when it has none); None on a cloud without tags (by name only)."""
 
 
 class PoolApi(Protocol):
@@ -58,15 +68,60 @@ def member_names(pool: str, count: int) -> list[str]:
     return [f"{pool}-{i}" for i in range(count)]
 
 
+def owned(api: PoolApi, instance: Instance) -> bool:
+    """Not another stack's: its owner tag is the api's `owner` (the stack it acts for; '' or absent: no
+    check), or the cloud has no tags (the name holds the stack's digest)."""
+    expected = getattr(api, "owner", "")
+    return not expected or instance.owner is None or instance.owner == expected
+
+
 def members(api: PoolApi, pool: str) -> list[Instance]:
-    """The pool's live instances (named `pool-<i>`), in a stable order."""
+    """The pool's live instances (named `pool-<i>`, owned by this stack), in a stable order."""
     prefix = f"{pool}-"
     found = [
         i
         for i in api.list()
-        if i.status not in GONE and i.name.startswith(prefix) and i.name[len(prefix) :].isdigit()
+        if i.status not in GONE
+        and i.name.startswith(prefix)
+        and i.name[len(prefix) :].isdigit()
+        and owned(api, i)
     ]
     return sorted(found, key=lambda i: (int(i.name[len(prefix) :]), i.id))
+
+
+@dataclass
+class LaunchPacer:
+    """At least `gap_s` between two launches (Lambda: one per 12 s), across every pool that shares it: the
+    dynamic provider creates pools concurrently, in threads of one process."""
+
+    gap_s: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _last: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def wait(self) -> None:
+        with self._lock:  # held while sleeping: launchers queue behind each other
+            if self._last is not None:
+                delay = self._last + self.gap_s - self.clock()
+                if delay > 0:
+                    self.sleep(delay)
+            self._last = self.clock()
+
+
+_SHARED_PACERS: dict[str, LaunchPacer] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pacer(provider: str, gap_s: float) -> LaunchPacer | None:
+    """The process's one pacer for `provider` (None when it needs none)."""
+    if gap_s <= 0:
+        return None
+    with _SHARED_LOCK:
+        pacer = _SHARED_PACERS.get(provider)
+        if pacer is None or pacer.gap_s != gap_s:
+            pacer = _SHARED_PACERS[provider] = LaunchPacer(gap_s)
+        return pacer
 
 
 @dataclass
@@ -81,6 +136,11 @@ class PoolDriver:
     max_reconciles: int = 5
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    settle_s: float = 120.0
+    """How long a launch we sent may take to show in the list before its name is launched again."""
+    pacer: LaunchPacer | None = None
+    _pending: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    """Names launched (or perhaps launched) that the list has not shown yet -> until when to wait for them."""
 
     def ensure(self, in_place: bool = False) -> list[Instance]:
         """The pool's `count` members, running, in one allowed region. `in_place` (a resize of a deployed
@@ -110,11 +170,23 @@ class PoolDriver:
         )
 
     def release(self) -> None:
-        """Terminate every member and wait until none is live."""
-        current = members(self.api, self.pool)
-        if current:
-            self.api.terminate([i.id for i in current])
-        self._wait(lambda found: not found, f"pool {self.pool} terminated")
+        """Terminate every member, those a lagging list shows late included, and wait until none is live."""
+
+        def terminate_what_is_listed() -> list[Instance]:
+            found = self._listed()
+            if found:  # again for one listed before: terminating twice is harmless
+                self.api.terminate([i.id for i in found])
+            return found
+
+        wait_for(
+            terminate_what_is_listed,
+            lambda found: not found,
+            f"pool {self.pool} terminated",
+            self.wait_s,
+            self.interval_s,
+            self.sleep,
+            self.clock,
+        )
         after_release = getattr(self.api, "after_release", None)
         if callable(after_release):
             after_release()
@@ -134,7 +206,7 @@ class PoolDriver:
     def _fill(self, region: str) -> list[Instance]:
         wanted = member_names(self.pool, self.count)
         for _ in range(self.max_reconciles):
-            current = members(self.api, self.pool)
+            current = self._listed()
             keep: dict[str, Instance] = {}
             extra: list[str] = []
             for instance in current:
@@ -147,7 +219,7 @@ class PoolDriver:
             missing = [name for name in wanted if name not in keep]
             try:
                 for name in missing:
-                    self.api.launch(region, name)
+                    self._launch(region, name)
             except RestError as exc:
                 if exc.ambiguous:
                     continue  # it may have launched: list again before anything else
@@ -161,6 +233,30 @@ class PoolDriver:
             "launch",
             f"pool {self.pool!r} did not settle after {self.max_reconciles} attempts",
         )
+
+    def _launch(self, region: str, name: str) -> None:
+        if self.pacer is not None:
+            self.pacer.wait()
+        self._pending[name] = self.clock() + self.settle_s  # before the call: an uncertain answer keeps it
+        try:
+            self.api.launch(region, name)
+        except RestError as exc:
+            if not exc.ambiguous:
+                del self._pending[name]  # refused: nothing was launched
+            raise
+
+    def _listed(self) -> list[Instance]:
+        """The members, once the list shows every launch we sent, or the wait for the ones it does not show
+        has run out (those were not launched, or the list lags more than `settle_s`: a duplicate launched then
+        is terminated by the next reconcile)."""
+        while True:
+            current = members(self.api, self.pool)
+            shown = {i.name for i in current}
+            now = self.clock()
+            self._pending = {n: t for n, t in self._pending.items() if n not in shown and now < t}
+            if not self._pending:
+                return current
+            self.sleep(self.interval_s)
 
     def _wait_ready(self, wanted: list[str]) -> list[Instance]:
         def done(found: list[Instance]) -> bool:

@@ -7,11 +7,16 @@ filesystem is in use from the launch of an instance naming it in `file_system_na
 terminated; deleting one in use answers 400 `filesystems/filesystem-in-use`. A launch naming a filesystem
 that does not exist answers 404 `global/object-does-not-exist`, one in another region 400
 `instance-operations/launch/file-system-in-wrong-region`. It records every launch body it received and the
-user data each instance was launched with (the real API never returns it)."""
+user data each instance was launched with (the real API never returns it).
+
+Two behaviours of the real API the driver must live with: `list_lag`, a launched instance missing from the
+next N lists (an eventually consistent list), and `launch_gap_s`, Lambda's launch rate limit: a launch
+sooner than that after the previous one is answered 429 with a Retry-After and does nothing."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -47,7 +52,16 @@ class FakeLambda:
     """Every launch request body received, faulted or not, in order."""
     user_data: dict[str, str] = field(default_factory=dict)
     """Instance id -> the user data it was launched with (absent: launched without)."""
+    list_lag: int = 0
+    """Lists that do not show an instance yet, after its launch."""
+    launch_gap_s: float = 0.0
+    """Least time between two launches (0 = no limit); a sooner one is rate limited."""
+    rate_limited: int = 0
+    """Launches refused by the rate limit."""
+    launch_times: list[float] = field(default_factory=list)
+    """When each launch that acted was received (time.monotonic())."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _hidden: dict[str, int] = field(default_factory=dict)
     _next: int = 0
     _next_fs: int = 0
     _age: dict[str, int] = field(default_factory=dict)
@@ -82,7 +96,23 @@ class FakeLambda:
                         instance["status"] = "active"
                 elif instance["status"] == "terminating":
                     instance["status"] = "terminated"
-            return {"data": [dict(i) for i in self.instances.values() if i["status"] != "terminated"]}
+            shown = []
+            for iid, instance in self.instances.items():
+                if self._hidden.get(iid, 0) > 0:
+                    self._hidden[iid] -= 1
+                elif instance["status"] != "terminated":
+                    shown.append(dict(instance))
+            return {"data": shown}
+
+    def rate_limit(self) -> float | None:
+        """Seconds to wait when a launch now would break the rate limit; None when it may go."""
+        with self.lock:
+            if self.launch_gap_s and self.launch_times:
+                wait = self.launch_times[-1] + self.launch_gap_s - time.monotonic()
+                if wait > 0:
+                    self.rate_limited += 1
+                    return wait
+            return None
 
     def launch(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         region = body["region_name"]
@@ -110,6 +140,7 @@ class FakeLambda:
                     f"Not enough capacity to fulfill launch request in {region}.",
                 )
             self.capacity[region] -= quantity
+            self.launch_times.append(time.monotonic())
             ids = []
             for _ in range(quantity):
                 self._next += 1
@@ -122,6 +153,7 @@ class FakeLambda:
                     "instance_type": {"name": body["instance_type_name"]},
                     "ssh_key_names": list(body["ssh_key_names"]),
                     "ip": f"198.51.100.{self._next % 250}",
+                    "private_ip": f"10.0.2.{self._next % 250}",
                     "file_system_names": names,
                     "tags": [dict(t) for t in body.get("tags", [])],
                 }
@@ -129,6 +161,8 @@ class FakeLambda:
                     self.instances[iid]["file_system_mounts"] = [dict(m) for m in mounts]
                 if "user_data" in body:
                     self.user_data[iid] = body["user_data"]
+                if self.list_lag:
+                    self._hidden[iid] = self.list_lag
                 ids.append(iid)
             self.launches += quantity
             return 200, {"data": {"instance_ids": ids}}
@@ -248,6 +282,10 @@ def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
             if self.path == "/instance-operations/launch":
                 with fake.lock:
                     fake.launch_bodies.append(body)
+                wait = fake.rate_limit()
+                if wait is not None:
+                    headers = {"Retry-After": str(math.ceil(wait))}
+                    return self._reply(429, _error("global/rate-limited", "Too many requests"), headers)
             self._act(route, body)
 
     return Handler

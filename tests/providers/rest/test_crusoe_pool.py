@@ -68,7 +68,7 @@ def api(url: str, ib: bool = True, keys: tuple[str, str] | None = KEYS, **option
 
 def driver(url: str, count: int = 2, regions: tuple[str, ...] = LOCATIONS, api_: Any = None) -> PoolDriver:
     return PoolDriver(
-        api_ or api(url), POOL, count, regions, interval_s=0.0, wait_s=5.0, sleep=lambda s: None
+        api_ or api(url), POOL, count, regions, interval_s=0.0, wait_s=5.0, settle_s=0.3, sleep=lambda s: None
     )
 
 
@@ -367,6 +367,7 @@ def props(fake: FakeCrusoe, url: str, monkeypatch: pytest.MonkeyPatch) -> dict[s
         "base_url": url,
         "interval_s": 0.0,
         "wait_s": 10.0,
+        "settle_s": 0.5,
     }
 
 

@@ -37,6 +37,8 @@ def props(fake: FakeLambda, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
             "base_url": url,
             "interval_s": 0.0,
             "wait_s": 10.0,
+            "settle_s": 0.5,
+            "launch_gap_s": 0.0,
         }
 
 
@@ -147,7 +149,7 @@ class _Stuck:
 
 def test_a_cleanup_that_keeps_failing_names_what_is_left_running() -> None:
     api = _Stuck()
-    driver = PoolDriver(api, "p", 1, ["r"], interval_s=0.0, wait_s=0.0, sleep=lambda s: None)
+    driver = PoolDriver(api, "p", 1, ["r"], interval_s=0.0, wait_s=0.0, settle_s=0.0, sleep=lambda s: None)
     slept: list[float] = []
     with pytest.raises(
         ProvisionerError, match=r"still running, billed and not in Pulumi's state: p-0 \(i-1\)"

@@ -44,7 +44,14 @@ def api(url: str, **options: Any) -> LambdaApi:
 
 def driver(url: str, count: int = 2, regions: tuple[str, ...] = REGIONS, api_: Any = None) -> PoolDriver:
     return PoolDriver(
-        api_ or api(url), "llm-gpu", count, regions, interval_s=0.0, wait_s=5.0, sleep=lambda s: None
+        api_ or api(url),
+        "llm-gpu",
+        count,
+        regions,
+        interval_s=0.0,
+        wait_s=5.0,
+        settle_s=0.3,
+        sleep=lambda s: None,
     )
 
 
@@ -249,6 +256,7 @@ def test_soak_random_fault_schedules_leak_and_duplicate_nothing() -> None:
                 REGIONS,
                 interval_s=0.0,
                 wait_s=5.0,
+                settle_s=0.3,
                 sleep=lambda s: None,
             )
             pool.api.timeout_s = 0.1  # type: ignore[attr-defined]

@@ -56,7 +56,9 @@ def pool(
         timeout_s=0.3,
         client_options=dict(FAST),
     )
-    return PoolDriver(api, "llm-gpu", 2, regions, interval_s=0.0, wait_s=5.0, sleep=lambda s: None)
+    return PoolDriver(
+        api, "llm-gpu", 2, regions, interval_s=0.0, wait_s=5.0, settle_s=0.3, sleep=lambda s: None
+    )
 
 
 def props(url: str) -> dict[str, Any]:
