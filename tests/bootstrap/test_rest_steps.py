@@ -28,7 +28,7 @@ from provisioner.bootstrap.script import CloudConfigInScriptError, archive, star
 from provisioner.plan import ClusterPlan
 from provisioner.providers.crusoe.plan import crusoe_plan
 from provisioner.providers.lambda_cloud.plan import lambda_plan
-from provisioner.providers.rest.spec import host_firewall
+from provisioner.providers.rest.spec import host_firewall, owned_name
 
 LAMBDA_FS = VolumeMount("/lambda/nfs/c-shared", "bind", "/shared", "Lambda filesystem c-shared")
 CRUSOE_DISK = VolumeMount("c-data", "virtiofs", "/data", "Crusoe shared disk c-data")
@@ -175,16 +175,22 @@ def test_a_crusoe_shared_disk_mounts_over_virtiofs(tmp_path: Path) -> None:
 
 def test_the_adapters_give_their_nodes_the_volumes_and_the_filter() -> None:
     lam = lambda_cluster(["203.0.113.0/24"])
-    spec = lambda_plan("c", lam)
-    assert [v.mount for v in spec.volumes] == [LAMBDA_FS]
+    spec = lambda_plan("c", lam, "acme/c/dev")
+    fs = owned_name("acme/c/dev", "c", "shared")
+    assert [v.mount for v in spec.volumes] == [
+        VolumeMount(f"/lambda/nfs/{fs}", "bind", "/shared", f"Lambda filesystem {fs}")
+    ]
     user_data = spec.pools[0].props["user_data"]
     assert (
         "/opt/provisioner/steps/host-firewall.sh" in user_data
         and "/opt/provisioner/steps/volumes.sh" in user_data
     )
     assert host_firewall(lam) == HostFirewall(("203.0.113.0/24",))
-    crusoe = crusoe_plan("c", crusoe_cluster())
-    assert [v.mount for v in crusoe.volumes] == [CRUSOE_DISK]
+    crusoe = crusoe_plan("c", crusoe_cluster(), "acme/c/dev")
+    disk = owned_name("acme/c/dev", "c", "data")
+    assert [v.mount for v in crusoe.volumes] == [
+        VolumeMount(disk, "virtiofs", "/data", f"Crusoe shared disk {disk}")
+    ]
 
 
 def test_the_startup_script_unpacks_the_node_files_and_starts_the_bootstrap(tmp_path: Path) -> None:

@@ -311,7 +311,7 @@ REST_PLANS = {"lambda": lambda_plan, "crusoe": crusoe_plan}
 
 
 def rest_cases(label: str, plan: ClusterPlan) -> list[Case]:
-    spec = REST_PLANS[plan.provider.value](plan.name, plan)
+    spec = REST_PLANS[plan.provider.value](plan.name, plan, "acme/validators/dev")
     mounts = tuple(v.mount for v in spec.volumes)
     firewall = host_firewall(plan)
     cases = []

@@ -1,10 +1,11 @@
 """Crusoe decisions derived from a ClusterPlan. Pure: no Pulumi, no network.
 
-Each pool is one RestPool of `nodes` VMs named `<cluster>-<pool>-<i>`, created with the declared SSH public
-key, the shape's curated image and the boot as a startup script (Crusoe runs a script, not cloud-init). A
-InfiniBand pool gets its own IB partition (made and removed by the pool resource, per location).
-Shared storage is a Crusoe shared disk per Nfs, attached read-write to every VM and mounted over virtiofs;
-a disk lives in one location, so with one every pool stays in the cluster's location."""
+Each pool is one RestPool of `nodes` VMs named `<cluster>-<pool>-<stack digest>-<i>`, created with the
+declared SSH public key, the shape's curated image and the boot as a startup script (Crusoe runs a
+script, not cloud-init). An InfiniBand pool gets its own IB partition (made and removed by the pool
+resource, per location). Shared storage is a Crusoe shared disk per Nfs, attached read-write to every VM
+and mounted over virtiofs; a disk lives in one location, so with one every pool stays in the cluster's
+location."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from provisioner.providers.rest.spec import (
     RestPlanError,
     RestPoolSpec,
     RestVolumeSpec,
-    cloud_name,
     host_firewall,
+    owned_name,
     pool_props,
     pool_regions,
 )
@@ -51,11 +52,11 @@ def image_for(pool: PoolPlan, options: CrusoeOptions) -> str:
     return SXM_IMAGE if sxm else PCIE_IMAGE
 
 
-def shared_disks(name: str, plan: ClusterPlan) -> tuple[RestVolumeSpec, ...]:
+def shared_disks(name: str, plan: ClusterPlan, owner: str) -> tuple[RestVolumeSpec, ...]:
     found = []
     for storage in plan.storage:
         if isinstance(storage, Nfs):
-            cloud = cloud_name(name, storage.name)
+            cloud = owned_name(owner, name, storage.name)
             mount = VolumeMount(cloud, "virtiofs", storage.mount_point, f"Crusoe shared disk {cloud}")
             size = storage.capacity_gib or SHARED_DISK_DEFAULT_GIB
             kind = "shared-volume"
@@ -72,21 +73,22 @@ def boot_script(plan: ClusterPlan, pool: PoolPlan, volumes: tuple[RestVolumeSpec
     return startup_script(rendered.files, plan.name, pool.name, pool.software.extra_user_data, limit)
 
 
-def crusoe_plan(name: str, plan: ClusterPlan) -> RestClusterSpec:
+def crusoe_plan(name: str, plan: ClusterPlan, owner: str) -> RestClusterSpec:
+    """`owner`: the Pulumi stack (`org/project/stack`) the cluster belongs to."""
     options = crusoe_options(plan)
     if options.project_id is None or options.ssh_public_key is None:
         raise RestPlanError("options.project_id and options.ssh_public_key must be set on Crusoe")
-    volumes = shared_disks(name, plan)
+    volumes = shared_disks(name, plan, owner)
     regions = pool_regions(plan, options.fallback_locations, pinned=bool(volumes))
     pools = []
     for pool in plan.pools:
-        cloud = cloud_name(name, pool.name)
+        cloud = owned_name(owner, name, pool.name)
         boot = boot_script(plan, pool, volumes)
-        props = pool_props(plan, pool, cloud, regions, options.ssh_public_key, boot)
+        props = pool_props(plan, pool, cloud, regions, options.ssh_public_key, boot, owner)
         props["project_id"] = options.project_id
         props["image"] = image_for(pool, options)
         # every InfiniBand pool has its partition, whatever its size: a resize never flips it (a replacement)
         props["ib_partition"] = pool.interconnect is Interconnect.INFINIBAND
         keys = tuple(v.key for v in volumes)
         pools.append(RestPoolSpec(pool.name, cloud, pool, regions, props, keys))
-    return RestClusterSpec(name, PROVIDER, plan.region, tuple(pools), volumes, dict(plan.tags))
+    return RestClusterSpec(name, PROVIDER, plan.region, tuple(pools), volumes, dict(plan.tags), owner)

@@ -6,7 +6,7 @@ from typing import Any
 
 from provisioner.plan import ClusterPlan
 from provisioner.providers.crusoe.plan import POOL_FACTORY, VOLUME_FACTORY, crusoe_options, crusoe_plan
-from provisioner.providers.rest.emit import RestFactories, emit_rest
+from provisioner.providers.rest.emit import RestFactories, emit_rest, stack_owner
 
 
 class CrusoeEmitter:
@@ -15,4 +15,4 @@ class CrusoeEmitter:
     def emit(self, name: str, plan: ClusterPlan, parent: Any) -> dict[str, Any]:
         project = crusoe_options(plan).project_id
         factories = RestFactories(POOL_FACTORY, VOLUME_FACTORY, lambda spec: {"project_id": project})
-        return emit_rest(name, plan, parent, crusoe_plan(name, plan), factories)
+        return emit_rest(name, plan, parent, crusoe_plan(name, plan, stack_owner()), factories)

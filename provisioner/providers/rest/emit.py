@@ -83,16 +83,29 @@ class NodePool(pulumi.ComponentResource):
         self.register_outputs({"instances": self.pool.instances, "region": self.pool.region})
 
 
-def _addresses(instances: list[dict[str, Any]] | None) -> list[str | None]:
-    """The members' public addresses, in member order (what users SSH to)."""
-    return [i.get("address") for i in instances or []]
+def stack_owner() -> str:
+    """`org/project/stack` of the Pulumi program running now: who owns the cloud resources it makes."""
+    try:
+        organization = pulumi.get_organization()
+    except Exception:  # an SDK or engine that does not say: the project and stack still tell stacks apart
+        organization = "organization"
+    return f"{organization}/{pulumi.get_project()}/{pulumi.get_stack()}"
+
+
+def _addresses(instances: list[dict[str, Any]] | None, key: str = "address") -> list[str | None]:
+    """The members' public (or private) addresses, in member order (what users SSH to)."""
+    return [i.get(key) for i in instances or []]
+
+
+def _private_addresses(instances: list[dict[str, Any]] | None) -> list[str | None]:
+    return _addresses(instances, "private_address")
 
 
 def emit_rest(
     name: str, plan: ClusterPlan, parent: Any, spec: RestClusterSpec, factories: RestFactories
 ) -> dict[str, Any]:
-    """The cluster's volumes and pools; its outputs: each pool's instances, region and addresses, each
-    volume's id."""
+    """The cluster's volumes and pools; its outputs: each pool's instances, region, public and private
+    addresses, each volume's id."""
     del plan  # the spec holds every decision
     volumes = {v.key: SharedFilesystem(name, spec, v, factories, parent) for v in spec.volumes}
     pools = {p.key: NodePool(name, spec, p, volumes, factories, parent) for p in spec.pools}
@@ -100,5 +113,6 @@ def emit_rest(
         "pools": {key: p.pool.instances for key, p in pools.items()},
         "regions": {key: p.pool.region for key, p in pools.items()},
         "addresses": {key: p.pool.instances.apply(_addresses) for key, p in pools.items()},
+        "private_addresses": {key: p.pool.instances.apply(_private_addresses) for key, p in pools.items()},
         "volumes": {key: v.volume.volume_id for key, v in volumes.items()},
     }

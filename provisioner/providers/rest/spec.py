@@ -38,6 +38,29 @@ def cloud_name(*parts: str, limit: int = NAME_MAX) -> str:
     return f"{name[: limit - 9].rstrip('-')}-{digest}"
 
 
+OWNER_DIGEST_LENGTH = 6
+OWNER_MAX = 128
+"""Longest owner we send (Lambda's tag values stop at 128 characters)."""
+
+
+def owner_digest(owner: str) -> str:
+    """Six hex digits naming the stack: in every cloud name, so two stacks that declare the same cluster in
+    one account never meet (neither adopts nor deletes the other's instances, partitions or volumes)."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:OWNER_DIGEST_LENGTH]
+
+
+def owned_name(owner: str, *parts: str) -> str:
+    """`cluster-pool-<stack digest>` (see cloud_name and owner_digest)."""
+    return f"{cloud_name(*parts, limit=NAME_MAX - OWNER_DIGEST_LENGTH - 1)}-{owner_digest(owner)}"
+
+
+def fit_owner(owner: str) -> str:
+    """`org/project/stack` as sent in a tag: cut with a digest of the whole when longer than OWNER_MAX."""
+    if len(owner) <= OWNER_MAX:
+        return owner
+    return f"{owner[: OWNER_MAX - 9]}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
+
+
 def host_firewall(plan: ClusterPlan) -> HostFirewall:
     return HostFirewall(tuple(str(cidr) for cidr in plan.network.ssh_cidrs))
 
@@ -97,18 +120,27 @@ class RestClusterSpec:
     pools: tuple[RestPoolSpec, ...]
     volumes: tuple[RestVolumeSpec, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    owner: str = ""
+    """The Pulumi stack that owns the cluster (`org/project/stack`); its digest is in every cloud name."""
 
     def volume(self, key: str) -> RestVolumeSpec:
         return next(v for v in self.volumes if v.key == key)
 
 
 def pool_props(
-    plan: ClusterPlan, pool: PoolPlan, cloud: str, regions: Sequence[str], ssh_key: str, boot: str
+    plan: ClusterPlan,
+    pool: PoolPlan,
+    cloud: str,
+    regions: Sequence[str],
+    ssh_key: str,
+    boot: str,
+    owner: str,
 ) -> dict[str, Any]:
-    """The inputs every REST pool sends, whatever the cloud: who it is, how many, where, what, the key, the
-    boot, the tags (sorted, so equal plans give equal inputs)."""
+    """The inputs every REST pool sends, whatever the cloud: who it is and which stack owns it, how many,
+    where, what, the key, the boot, the tags (sorted, so equal plans give equal inputs)."""
     return {
         "provider": plan.provider.value,
+        "owner": fit_owner(owner),
         "pool": cloud,
         "count": pool.nodes,
         "regions": list(regions),

@@ -15,8 +15,11 @@ from provisioner import (
 )
 from provisioner.plan import ClusterPlan
 from provisioner.providers.crusoe.plan import PCIE_IMAGE, PLAIN_IMAGE, SXM_IMAGE, crusoe_plan
+from provisioner.providers.rest.spec import owner_digest
 
 CATALOG = load_catalog()
+OWNER = "acme/train/dev"
+DIGEST = owner_digest(OWNER)
 OPTIONS = CrusoeOptions(
     project_id="198e7c51-9ed2-41db-b3c8-baeee40d7592",
     ssh_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIplan plan@test",
@@ -42,7 +45,7 @@ def planned(*pools: NodePool, **fields: object) -> ClusterPlan:
 
 def test_a_multi_node_infiniband_pool_gets_its_partition_and_the_sxm_image() -> None:
     spec = crusoe_plan(
-        "train", planned(NodePool(name="gpu", gpu="H100", gpus=32, capacity=CapacityKind.RESERVATION))
+        "train", planned(NodePool(name="gpu", gpu="H100", gpus=32, capacity=CapacityKind.RESERVATION)), OWNER
     )
     [pool] = spec.pools
     props = pool.props
@@ -64,6 +67,7 @@ def test_pcie_and_amd_get_no_partition_and_their_images() -> None:
             ),
             suppress=["multi-node-without-fabric"],
         ),
+        OWNER,
     )
     by_key = {p.key: p.props for p in spec.pools}
     assert by_key["one"]["ib_partition"] is True and by_key["one"]["image"] == SXM_IMAGE  # a resize keeps it
@@ -73,7 +77,7 @@ def test_pcie_and_amd_get_no_partition_and_their_images() -> None:
 
 def test_a_declared_image_wins() -> None:
     options = OPTIONS.model_copy(update={"image": "my-image:1"})
-    spec = crusoe_plan("train", planned(NodePool(name="gpu", gpu="L40S", nodes=1), options=options))
+    spec = crusoe_plan("train", planned(NodePool(name="gpu", gpu="L40S", nodes=1), options=options), OWNER)
     assert spec.pools[0].props["image"] == "my-image:1"
 
 
@@ -81,14 +85,15 @@ def test_a_shared_disk_pins_the_pools_and_is_attached_by_id() -> None:
     spec = crusoe_plan(
         "train",
         planned(NodePool(name="gpu", gpu="L40S", nodes=1), storage=[Nfs(name="data", mount_point="/data")]),
+        OWNER,
     )
     [disk] = spec.volumes
     assert (disk.name, disk.kind, disk.size_gib, disk.region) == (
-        "train-data",
+        f"train-data-{DIGEST}",
         "shared-volume",
         1024,
         "us-east1-a",
     )
-    assert disk.mount.fstype == "virtiofs" and disk.mount.source == "train-data"
+    assert disk.mount.fstype == "virtiofs" and disk.mount.source == f"train-data-{DIGEST}"
     [pool] = spec.pools
     assert pool.regions == ("us-east1-a",) and pool.disk_keys == ("data",)
