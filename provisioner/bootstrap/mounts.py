@@ -61,7 +61,8 @@ class VolumeMount:
 class HostFirewall:
     """Inbound filtering on the node itself, where the cloud gives every node a public address and the
     adapter puts no cloud firewall in front of it (Lambda, Crusoe): SSH only from the declared ranges, and
-    anything else only from private ranges (the cluster's own traffic)."""
+    the cluster's own traffic only from the node's directly connected subnets that lie in `private_cidrs`
+    (found on the node once its network is up)."""
 
     ssh_cidrs: tuple[str, ...]
     private_cidrs: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")

@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from harness import Node
+from harness import Node, shellcheck
 
 from provisioner import (
     Cluster,
@@ -87,6 +87,11 @@ def test_the_firewall_admits_ssh_only_from_the_declared_ranges_and_loads_at_boot
     assert ["nft", "-f", str(node.root / "etc/provisioner/firewall.nft")] in node.calls("nft")
     assert node.exists("/etc/systemd/system/provisioner-firewall.service")
     assert ["systemctl", "enable", "provisioner-firewall.service"] in node.calls("systemctl")
+    assert ["systemctl", "enable", "provisioner-firewall-peers.service"] in node.calls("systemctl")
+    peers = node.root / "etc/provisioner/firewall-peers.sh"
+    assert peers.stat().st_mode & 0o111, "the peers script is executable"
+    checked = subprocess.run([shellcheck(), str(peers)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout
     node.reset_calls()
     again = node.run_step("host-firewall")
     assert again.returncode == 0 and "already active" in again.stdout + again.stderr
@@ -135,6 +140,63 @@ def test_the_real_nft_accepts_the_ruleset(tmp_path: Path, ssh: tuple[str, ...]) 
     path.write_text(path.read_text().replace("policy drop;", "policy dorp;"))
     broken = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True, text=True, check=False)
     assert broken.returncode != 0  # the check is not a rubber stamp
+
+
+def namespace_tools() -> tuple[str, str, str] | None:
+    """nft, ip and unshare, and the root a network namespace needs; CI=true has them all (.ci/run)."""
+    nft, ip, unshare = nft_binary(), shutil.which("ip") or "/usr/sbin/ip", shutil.which("unshare")
+    ready = nft is not None and Path(ip).exists() and unshare is not None and os.geteuid() == 0
+    if not ready and os.environ.get("CI") == "true":
+        pytest.fail("CI=true needs nft, ip (iproute2), unshare and root for the namespace firewall test")
+    return (nft, ip, unshare) if ready and nft and unshare else None
+
+
+PEERS_PROBE = """
+set -euo pipefail
+ip link set lo up
+for dev in priv0:10.9.0.5/24 pub0:198.51.100.5/24 docker0:172.17.0.1/16 ib0:192.168.40.7/22; do
+  name=${dev%%:*}
+  ip link add "$name" type veth peer name "${name}p"  # veth: the one virtual link every kernel here has
+  ip addr add "${dev#*:}" dev "$name"
+  ip link set "${name}p" up
+  ip link set "$name" up
+done
+nft -f "$1"
+bash "$2"
+nft list set inet provisioner peers_v4
+"""
+
+
+def test_the_node_admits_its_own_private_subnets_found_for_real(tmp_path: Path) -> None:
+    """In a network namespace of its own (nothing of this machine's network is touched): the ruleset is
+    loaded by the real nft, and the peers script finds the connected private subnets through the real ip."""
+    tools = namespace_tools()
+    if tools is None:
+        pytest.skip("needs root, nft, ip and unshare (a network namespace)")
+    nft, _ip, unshare = tools
+    node = firewall_node(tmp_path, ("203.0.113.0/24",))
+    assert node.run_step("host-firewall").returncode == 0
+    rules, peers = node.root / "etc/provisioner/firewall.nft", node.root / "etc/provisioner/firewall-peers.sh"
+    env = {**os.environ, "PATH": f"{Path(nft).parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    done = subprocess.run(
+        [unshare, "--net", "bash", "-c", PEERS_PROBE, "probe", str(rules), str(peers)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        env=env,
+    )
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip("network namespaces are not permitted here")
+    assert done.returncode == 0, done.stdout + done.stderr
+    elements = done.stdout.split("elements = {", 1)[1].split("}", 1)[0]
+    listed = {e.strip() for e in elements.split(",")}
+    assert {"10.9.0.0/24", "192.168.40.0/22"} <= listed, done.stdout
+    assert not any(e.startswith("172.17.") for e in listed), "a container bridge is not a peer"
+    assert "198.51.100.0/24" not in listed, "a connected public subnet is not a peer"
+    assert "cluster traffic admitted from: 10.9.0.0/24 192.168.40.0/22" in done.stdout
+    # the accept needs both sets: a connected public subnet (198.51.100.0/24) is never admitted
+    assert "ip saddr @peers_v4 ip saddr @private_v4 accept" in rules.read_text()
 
 
 def test_a_lambda_filesystem_is_bind_mounted_once_it_is_there(tmp_path: Path) -> None:
