@@ -6,6 +6,7 @@ emitter. Nothing secret is ever rendered here: nodes fetch secrets with their in
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -138,8 +139,18 @@ def node_files(
     return files
 
 
+def early_firewall(ctx: NodeContext) -> str | None:
+    """The node's nftables ruleset, base64 (one shell word), for cloud-init's bootcmd: loaded long before
+    the bootstrap runs, so a first boot is not left unfiltered on its public address. None without one."""
+    if ctx.host_firewall is None:
+        return None
+    ruleset = environment().get_template("steps/firewall.nft.j2").render(ctx=ctx)
+    return base64.b64encode(ruleset.encode()).decode()
+
+
 def render_cloud_config(ctx: NodeContext, files: list[NodeFile]) -> str:
-    return environment().get_template("cloud-init/base.yaml.j2").render(ctx=ctx, files=files)
+    template = environment().get_template("cloud-init/base.yaml.j2")
+    return template.render(ctx=ctx, files=files, early_firewall=early_firewall(ctx))
 
 
 MERGE_TYPE = "list(append)+dict(no_replace,recurse_list)+str()"
@@ -193,6 +204,8 @@ class RenderedPool:
     files: list[NodeFile]
     cloud_config: str
     user_data: str
+    early_firewall: str | None = None
+    """The ruleset cloud-init's bootcmd loads (see early_firewall)."""
 
 
 def render_pool(
@@ -212,7 +225,8 @@ def render_pool(
     health = node_health_script(plan, pool, scontrol="/usr/bin/scontrol") if slurm_ctx else None
     files = node_files(ctx, node_metadata(plan, pool), slurm_files(ctx, health))
     cloud_config = render_cloud_config(ctx, files)
-    return RenderedPool(files, cloud_config, compose(cloud_config, pool.software.extra_user_data))
+    extra = pool.software.extra_user_data
+    return RenderedPool(files, cloud_config, compose(cloud_config, extra), early_firewall(ctx))
 
 
 def support_metadata(plan: ClusterPlan, role: str) -> dict[str, object]:
@@ -265,7 +279,8 @@ def compact(rendered: RenderedPool, extra_user_data: str | None, cluster: str, n
         for f in rendered.files
     ]
     names = SimpleNamespace(cluster=cluster, pool=node)  # all base.yaml.j2 reads of its context
-    text = environment().get_template("cloud-init/base.yaml.j2").render(ctx=names, files=files)
+    template = environment().get_template("cloud-init/base.yaml.j2")
+    text = template.render(ctx=names, files=files, early_firewall=rendered.early_firewall)
     return compose(text, extra_user_data)
 
 

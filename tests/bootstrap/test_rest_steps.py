@@ -4,6 +4,7 @@ a Crusoe shared disk over virtiofs), and Crusoe's startup script unpacking the s
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 from harness import Node, shellcheck
 
 from provisioner import (
@@ -253,6 +255,53 @@ def test_the_adapters_give_their_nodes_the_volumes_and_the_filter() -> None:
     assert [v.mount for v in crusoe.volumes] == [
         VolumeMount(disk, "virtiofs", "/data", f"Crusoe shared disk {disk}")
     ]
+
+
+def test_cloud_init_loads_the_same_filter_at_its_first_stage(tmp_path: Path) -> None:
+    """The bootstrap runs late (cloud-init's last stage): bootcmd loads the same ruleset long before, once."""
+    plan = lambda_cluster(["203.0.113.0/24"])
+    firewall = host_firewall(plan)
+    rendered = render_pool(plan, plan.pools[0], (), host_firewall=firewall)
+    config = yaml.safe_load(rendered.cloud_config)
+    [command] = config["bootcmd"]
+    assert command[:2] == ["sh", "-c"] and "nft list table inet provisioner" in command[2]
+    encoded = command[2].split("echo ", 1)[1].split(" ", 1)[0]
+    node = firewall_node(tmp_path, ("203.0.113.0/24",))
+    assert node.run_step("host-firewall").returncode == 0
+    assert base64.b64decode(encoded).decode() == ruleset(node), "one ruleset, early and for good"
+    without = render_pool(plan, plan.pools[0], ())
+    assert "bootcmd" not in yaml.safe_load(without.cloud_config), "only nodes with a filter of their own"
+
+
+def test_the_early_load_runs_for_real_once_and_keeps_what_is_loaded() -> None:
+    """cloud-init's bootcmd line, run by the real sh and nft in a network namespace: it loads the table on a
+    first boot and leaves a loaded one (with its peers) alone on later boots."""
+    tools = namespace_tools()
+    if tools is None:
+        pytest.skip("needs root, nft, ip and unshare (a network namespace)")
+    nft, _ip, unshare = tools
+    plan = lambda_cluster(["203.0.113.0/24"])
+    [command] = yaml.safe_load(
+        render_pool(plan, plan.pools[0], (), host_firewall=host_firewall(plan)).cloud_config
+    )["bootcmd"]
+    probe = (
+        'sh -c "$1"; nft list chain inet provisioner input | grep "policy drop" >/dev/null; '
+        'nft add element inet provisioner peers_v4 "{ 10.9.0.0/24 }"; sh -c "$1"; '
+        "nft list set inet provisioner peers_v4"
+    )
+    env = {**os.environ, "PATH": f"{Path(nft).parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    done = subprocess.run(
+        [unshare, "--net", "bash", "-c", f"set -euo pipefail; {probe}", "probe", command[2]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        env=env,
+    )
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip("network namespaces are not permitted here")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "10.9.0.0/24" in done.stdout, "a second boot's early load did not wipe the peers"
 
 
 def test_the_startup_script_unpacks_the_node_files_and_starts_the_bootstrap(tmp_path: Path) -> None:
