@@ -287,11 +287,12 @@ def render(
 ) -> None:
     """Write what each pool's nodes get at boot, for review. Offline, like plan.
 
-    DIR/CLUSTER/POOL/user-data.yaml is the cloud-config; DIR/CLUSTER/POOL/files/ holds every file it writes,
-    at its path on the node. A Kubernetes cluster also gets DIR/CLUSTER/kubernetes/: values/RELEASE.yaml, the
-    values of each Helm release, and manifests/NAME.yaml, the manifests provisioner owns (namespaces, NCCL
-    settings: applied by Pulumi; GPU checks: for `kubectl apply`). Clusters with errors are not rendered
-    (exit 2)."""
+    DIR/CLUSTER/POOL/user-data.yaml is the cloud-config (on Crusoe, startup-script.sh: the script it runs,
+    which unpacks the files); DIR/CLUSTER/POOL/files/ holds every file it writes, at its path on the node.
+    Lambda and Crusoe pools show their adapter's boot: volumes mounted and the node's own firewall. A
+    Kubernetes cluster also gets DIR/CLUSTER/kubernetes/: values/RELEASE.yaml, the values of each Helm
+    release, and manifests/NAME.yaml, the manifests provisioner owns (namespaces, NCCL settings: applied by
+    Pulumi; GPU checks: for `kubectl apply`). Clusters with errors are not rendered (exit 2)."""
     with _guard(debug):
         result = _run(path, stack, debug)
         code = result.exit_code
@@ -314,8 +315,8 @@ def render(
                 for line in _write_kubernetes_nodes(run.component, run.plan, out):
                     summary.append(line)
                     typer.echo(line)
-            for name, rendered, extra in [] if run.plan.kubernetes else _rendered_nodes(run.plan):
-                line, fits = _write_node(run.component, run.plan, (name, extra), rendered, out)
+            for name, rendered, extra, sent in [] if run.plan.kubernetes else _rendered_nodes(run, result):
+                line, fits = _write_node(run.component, run.plan, (name, extra), rendered, out, sent)
                 summary.append(line)
                 typer.echo(line)
                 if not fits:
@@ -358,10 +359,42 @@ def _write_kubernetes_nodes(component: str, plan: "ClusterPlan", out: Path) -> l
     return lines
 
 
-def _rendered_nodes(plan: "ClusterPlan") -> "list[tuple[str, RenderedPool, str | None]]":
-    """(folder name, rendering) of every kind of node: each pool, and a Slurm cluster's controller and login
-    nodes. Addresses and secret ids known only after deploy are `<placeholders>`."""
+def _rest_owner(run: "ClusterRun", result: "RunResult") -> str:
+    """The stack the offline run acted as: what the pool resources were given (the emitter's own value)."""
+    for resource in run.resources:
+        owner = resource.inputs.get("owner")
+        if isinstance(owner, str) and owner:
+            return owner
+    return f"organization/{result.source.project}/{result.source.stack}"
+
+
+def _rest_nodes(run: "ClusterRun", result: "RunResult") -> "list[tuple[str, RenderedPool, str | None, str]]":
+    """A REST cloud's pools as its adapter boots them: its volumes, the node's own filter, and the text the
+    pool resource sends (Crusoe: a startup script, not a cloud-config)."""
+    from provisioner.providers.crusoe.plan import crusoe_plan
+    from provisioner.providers.lambda_cloud.plan import lambda_plan
+    from provisioner.providers.rest.spec import rest_boots
+
+    adapter = {"lambda": lambda_plan, "crusoe": crusoe_plan}[run.plan.provider.value]
+    spec = adapter(run.component, run.plan, _rest_owner(run, result))
+    extras = {p.name: p.software.extra_user_data for p in run.plan.pools}
+    return [(b.pool, b.rendered, extras[b.pool], b.sent) for b in rest_boots(run.plan, spec)]
+
+
+REST_PROVIDERS = ("lambda", "crusoe")
+
+
+def _rendered_nodes(
+    run: "ClusterRun", result: "RunResult"
+) -> "list[tuple[str, RenderedPool, str | None, str | None]]":
+    """(folder name, rendering, the user's own part, what is sent when it is not the rendering's user data)
+    of every kind of node: each pool, and a Slurm cluster's controller and login nodes. Addresses and secret
+    ids known only after deploy are `<placeholders>`."""
     from provisioner.bootstrap import LustreMount, SecretRef, SlurmWiring, render_pool, render_support
+
+    plan = run.plan
+    if plan.provider.value in REST_PROVIDERS:
+        return list(_rest_nodes(run, result))
 
     lustre = tuple(
         LustreMount(f"<fsx-dns-name of {item.name}>", "<mount-name>", item.mount_point)
@@ -376,21 +409,27 @@ def _rendered_nodes(plan: "ClusterPlan") -> "list[tuple[str, RenderedPool, str |
             munge_key=SecretRef(store, "<munge key secret id>", plan.region),
             db_password=SecretRef(store, "<database password secret id>", plan.region),
         )
-    nodes = [
-        (pool.name, render_pool(plan, pool, lustre, wiring), pool.software.extra_user_data)
+    nodes: list[tuple[str, RenderedPool, str | None, str | None]] = [
+        (pool.name, render_pool(plan, pool, lustre, wiring), pool.software.extra_user_data, None)
         for pool in plan.pools
     ]
     if wiring is not None and plan.slurm is not None:
         roles = ["controller", *(["login"] if plan.slurm.login else [])]
-        nodes += [(f"slurm-{role}", render_support(plan, role, lustre, wiring), None) for role in roles]
+        nodes += [(f"slurm-{role}", render_support(plan, role, lustre, wiring), None, None) for role in roles]
     return nodes
 
 
 def _write_node(
-    component: str, plan: "ClusterPlan", node: tuple[str, str | None], rendered: "RenderedPool", out: Path
+    component: str,
+    plan: "ClusterPlan",
+    node: tuple[str, str | None],
+    rendered: "RenderedPool",
+    out: Path,
+    sent: str | None = None,
 ) -> tuple[str, bool]:
     """Write one kind of node's cloud-config and files; return the summary line and whether the user data
-    fits the provider's limit (in the compact form if need be)."""
+    fits the provider's limit (in the compact form if need be). `sent`: a startup script the provider runs
+    instead of a cloud-config (Crusoe), written as startup-script.sh and measured against the limit."""
     import gzip
     import shutil
 
@@ -400,17 +439,22 @@ def _write_node(
 
     name, extra = node
     files, cloud_config, text = rendered.files, rendered.cloud_config, rendered.user_data
+    script = sent if sent is not None and sent.startswith("#!") else None
 
     folder = out / component / name
-    if (folder / "user-data.yaml").is_file() and (folder / "files").is_dir():
+    if (folder / "files").is_dir():
         shutil.rmtree(folder / "files")  # an earlier render: drop files that a step no longer writes
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "user-data.yaml").write_text(cloud_config, encoding="utf-8")
-    mime = folder / "user-data.mime"
-    if text != cloud_config:  # with the user's own part, what the provider receives is multipart MIME
-        mime.write_text(text, encoding="utf-8")
-    elif mime.exists():
-        mime.unlink()
+    config, mime, startup = folder / "user-data.yaml", folder / "user-data.mime", folder / "startup-script.sh"
+    for stale in (config, mime, startup):
+        stale.unlink(missing_ok=True)
+    if script is not None:  # the provider runs a script, which unpacks these files: no cloud-config is sent
+        startup.write_text(script, encoding="utf-8")
+        startup.chmod(0o755)
+    else:
+        config.write_text(cloud_config, encoding="utf-8")
+        if text != cloud_config:  # with the user's own part, what the provider receives is multipart MIME
+            mime.write_text(text, encoding="utf-8")
     for item in files:
         if ".." in Path(item.path).parts:
             raise ValueError(f"node file path {item.path!r} leaves its folder")
@@ -419,18 +463,24 @@ def _write_node(
         target.write_text(item.content, encoding="utf-8")
         target.chmod(int(item.mode, 8))
 
-    raw = text.encode()
-    packed = gzip.compress(raw, compresslevel=9, mtime=0)
     info = provider_info(plan.provider.value)
     limit = info.user_data_limit if info is not None else None
-    size = f"user data {len(raw):,} bytes ({len(packed):,} gzipped)"
     where = f"{component}/{name}: {len(files)} files, "
+    if script is not None:
+        size = f"startup script {len(script.encode()):,} bytes"
+        if limit is None:
+            return f"{where}{size}; {plan.provider.value} has no known limit", True
+        # the adapter refused to plan a script over the limit: this one fits
+        return f"{where}{size}; {plan.provider.value} limit {limit:,}: fits, sent as is", True
+    raw = text.encode()
+    packed = gzip.compress(raw, compresslevel=9, mtime=0)
+    size = f"user data {len(raw):,} bytes ({len(packed):,} gzipped)"
     if limit is None:
         return f"{where}{size}; {plan.provider.value} has no known limit", True
     how = "sent as is"
     try:
-        sent = user_data_payload(text, limit)
-        how = "sent as is" if sent == raw else "sent gzipped"
+        payload = user_data_payload(text, limit)
+        how = "sent as is" if payload == raw else "sent gzipped"
     except UserDataTooLargeError as exc:
         try:
             user_data_payload(compact(rendered, extra, plan.name, name), limit)

@@ -14,6 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from provisioner.cli import app
+from provisioner.program.sanitize import summarize
 
 REPO = Path(__file__).resolve().parents[1]
 CLOUD_INIT = "/usr/bin/cloud-init"
@@ -149,3 +150,39 @@ def test_out_is_required(tmp_path: Path) -> None:
     result = runner.invoke(app, ["render", str(_file(tmp_path, GOOD))])
     assert result.exit_code == 2
     assert "--out" in result.output
+
+
+def _sent_boot(example: str) -> str:
+    """The boot the offline run's pool resource was given (as recorded: its length and digest), what
+    `pulumi up` would send."""
+    from provisioner.program.runner import run_program
+
+    result = run_program(REPO / example, None)
+    [pool] = [r for run in result.clusters for r in run.resources if "user_data" in r.inputs]
+    return str(pool.inputs["user_data"])
+
+
+def test_render_shows_the_lambda_boot_that_is_sent(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(REPO / "examples/lambda_h100.py"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pool_dir = out / "lambda-h100" / "gpu"
+    assert summarize((pool_dir / "user-data.yaml").read_text()) == _sent_boot("examples/lambda_h100.py")
+    written = _written(pool_dir)
+    assert {"/opt/provisioner/steps/host-firewall.sh", "/opt/provisioner/steps/volumes.sh"} <= set(written)
+    volumes = written["/opt/provisioner/steps/volumes.sh"].read_text()
+    assert "/lambda/nfs/lambda-h100-" in volumes, "the filesystem's cloud name, with the stack's digest"
+
+
+def test_render_shows_crusoes_startup_script_not_a_cloud_config(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(REPO / "examples/crusoe_h100_ib.py"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pool_dir = out / "crusoe-train" / "gpu"
+    script = pool_dir / "startup-script.sh"
+    assert summarize(script.read_text()) == _sent_boot("examples/crusoe_h100_ib.py")
+    assert script.stat().st_mode & 0o111 and not (pool_dir / "user-data.yaml").exists()
+    assert {"/opt/provisioner/steps/host-firewall.sh", "/opt/provisioner/steps/infiniband.sh"} <= set(
+        _written(pool_dir)
+    )
+    assert "startup script" in result.stdout and "crusoe limit 65,536: fits" in result.stdout

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.bootstrap import HostFirewall, VolumeMount, render_user_data
+from provisioner.bootstrap import HostFirewall, RenderedPool, VolumeMount, render_pool, render_user_data
 from provisioner.plan import ClusterPlan, PoolPlan
 from provisioner.providers.base import provider_info
 
@@ -164,3 +164,27 @@ def user_data(plan: ClusterPlan, pool: PoolPlan, volumes: Sequence[RestVolumeSpe
         volumes=[v.mount for v in volumes],
         host_firewall=host_firewall(plan),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RestBoot:
+    """What one pool's nodes boot with, for `provisioner render`: the files and cloud-config the templates
+    make, and the text the pool resource sends (the user data, or Crusoe's startup script)."""
+
+    pool: str
+    rendered: RenderedPool
+    sent: str
+
+
+def rest_boots(plan: ClusterPlan, spec: RestClusterSpec) -> list[RestBoot]:
+    """Each pool's boot as its adapter decided it: its volumes mounted, the node's own filter."""
+    mounts = [v.mount for v in spec.volumes]
+    firewall = host_firewall(plan)
+    return [
+        RestBoot(
+            p.key,
+            render_pool(plan, p.pool, (), volumes=mounts, host_firewall=firewall),
+            str(p.props["user_data"]),
+        )
+        for p in spec.pools
+    ]
