@@ -119,6 +119,36 @@ def public_address(vm: Mapping[str, Any], kind: str = "public_ipv4") -> str | No
     return None
 
 
+def ib_free(network: Mapping[str, Any], instance_type: str) -> int | None:
+    """What an IB network says it has room for, of one VM type: the sum of its `capacities[]` entries
+    `{quantity, slice_type}` for that type (client-go's IbNetworkCapacity: "available capacity in the
+    network, broken down by VM slice type"); None when it lists none for the type. Whether a slice is a VM
+    or a GPU is unverified: it is read as VMs."""
+    entries = [
+        c
+        for c in network.get("capacities") or []
+        if isinstance(c, Mapping) and str(c.get("slice_type")) == instance_type
+    ]
+    if not entries:
+        return None
+    return sum(int(c.get("quantity") or 0) for c in entries)
+
+
+def pick_ib_network(
+    networks: Sequence[Mapping[str, Any]], instance_type: str, count: int
+) -> Mapping[str, Any]:
+    """The IB network of a location to put a pool's partition on: the first (by id) with room for the whole
+    pool; else the one with the most room; the first when none reports capacity for the type."""
+    rated = [(ib_free(n, instance_type), n) for n in networks]
+    known = [(free, n) for free, n in rated if free is not None]
+    if not known:
+        return networks[0]
+    roomy = [n for free, n in known if free >= count]
+    if roomy:
+        return roomy[0]
+    return max(known, key=lambda pair: pair[0])[1]
+
+
 def normalise_state(state: str) -> str:
     """`STATE_RUNNING` -> `active`, `STATE_DELETING` -> `terminating`...; unknown ones lower-cased."""
     bare = state.strip().lower().removeprefix("state_")
@@ -223,6 +253,8 @@ class CrusoeApi(_Crusoe):
     image: str | None = None
     ib_partition: bool = False
     disks: Sequence[str] = ()
+    count: int = 1
+    """Members of the pool: its partition goes on an IB network with room for them all, where one has."""
     _partitions: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     """Location -> the pool's partition there, found or created by this object."""
 
@@ -314,9 +346,10 @@ class CrusoeApi(_Crusoe):
                 self._partitions[location] = str(keep["id"])
                 return self._partitions[location]
             try:
+                network = pick_ib_network(networks, self.instance_type, self.count)
                 created = client.post(
                     self._path("/networking/ib-partitions"),
-                    {"name": self.pool, "ib_network_id": str(networks[0]["id"])},
+                    {"name": self.pool, "ib_network_id": str(network["id"])},
                     idempotent=False,
                 )
             except RestError as exc:
@@ -486,6 +519,7 @@ def pool_api(props: Mapping[str, Any]) -> CrusoeApi:
         image=str(props["image"]) if props.get("image") else None,
         ib_partition=bool(props.get("ib_partition")),
         disks=tuple(str(d) for d in props.get("disks") or ()),
+        count=int(props.get("count") or 1),
     )
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -115,7 +116,8 @@ class RestClient:
         safe: bool,
     ) -> tuple[RestError | None, Any]:
         """(None, decoded answer) or (the error, the Retry-After wait if the server gave one)."""
-        headers = {"Accept": "application/json", **self.headers(method, path, payload)}
+        signed = f"{path}?{urlencode(params)}" if params else path  # a signature covers the query too
+        headers = {"Accept": "application/json", **self.headers(method, signed, payload)}
         if payload:
             headers["Content-Type"] = "application/json"
         try:

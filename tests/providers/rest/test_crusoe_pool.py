@@ -15,7 +15,7 @@ import pytest
 from fake_crusoe import FAULTS, KEYS, PROJECT, SECRET_KEY, FakeCrusoe, ReusableTransport, serve
 
 from provisioner.errors import ProvisionerError
-from provisioner.providers.crusoe.api import CrusoeApi, normalise_state
+from provisioner.providers.crusoe.api import CrusoeApi, normalise_state, pick_ib_network
 from provisioner.providers.crusoe.auth import credentials, sign, timestamp
 from provisioner.providers.rest import ErrorKind, RestError, RetryPolicy
 from provisioner.providers.rest.dynamic import PoolProvider
@@ -413,3 +413,40 @@ def test_without_keys_the_error_names_the_variables(
     monkeypatch.delenv("CRUSOE_ACCESS_KEY_ID")
     with pytest.raises(ProvisionerError, match="CRUSOE_ACCESS_KEY_ID"):
         PoolProvider(FACTORY).create(props)
+
+
+def network(nid: str, *capacities: tuple[str, int]) -> dict[str, Any]:
+    return {
+        "id": nid,
+        "name": nid,
+        "location": LOCATIONS[0],
+        "capacities": [{"slice_type": t, "quantity": q} for t, q in capacities],
+    }
+
+
+def test_the_partition_goes_on_a_network_with_room_for_the_whole_pool() -> None:
+    full, roomy, big = network("a", (TYPE, 1)), network("b", (TYPE, 4)), network("c", (TYPE, 9))
+    assert pick_ib_network([full, roomy, big], TYPE, 3) is roomy, "the first (by id) with room for all"
+    assert pick_ib_network([full, network("d", (TYPE, 2))], TYPE, 3)["id"] == "d", "else the most room"
+    other = network("e", ("a100-80gb-sxm-ib.8x", 8))
+    assert pick_ib_network([other, full], TYPE, 1) is full, "capacity for another type is no room"
+    bare = [network("f"), network("g")]
+    assert pick_ib_network(bare, TYPE, 2)["id"] == "f", "no capacities reported: the first"
+
+
+def test_over_http_the_partition_lands_on_the_network_with_capacity(fake: FakeCrusoe, url: str) -> None:
+    fake.networks.clear()
+    fake.networks.update({"ibn-1": network("ibn-1", (TYPE, 0)), "ibn-2": network("ibn-2", (TYPE, 8))})
+    fake.capacity[(LOCATIONS[0], TYPE)] = 2
+    inner = api(url)
+    inner.count = 2
+    driver(url, count=2, api_=inner).ensure()
+    [partition] = [p for p in fake.partitions.values() if p["name"] == POOL]
+    assert partition["ib_network_id"] == "ibn-2"
+
+
+def test_a_query_is_signed_with_the_request(fake: FakeCrusoe, url: str) -> None:
+    """Crusoe signs the sorted query with the path: a GET with parameters is accepted, not a 401."""
+    client_api = api(url)
+    answer = client_api._client().get(client_api._path("/compute/vms/instances"), zone="a", limit="10")
+    assert isinstance(answer, dict) and "items" in answer and fake.rejected == 0
