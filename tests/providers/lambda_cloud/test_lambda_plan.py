@@ -32,7 +32,8 @@ def planned(**fields: object) -> ClusterPlan:
 def test_a_pool_is_one_resource_with_everything_its_api_needs() -> None:
     spec = lambda_plan("llm", planned(), OWNER)
     [pool] = spec.pools
-    assert pool.name == f"llm-gpu-{DIGEST}" and pool.regions == ("us-east-1", "us-west-1")  # declared order, no repeat
+    assert pool.name == f"llm-gpu-{DIGEST}"
+    assert pool.regions == ("us-east-1", "us-west-1")  # declared order, no repeat
     props = pool.props
     assert props["pool"] == f"llm-gpu-{DIGEST}" and props["count"] == 2
     assert props["instance_type"] == "gpu_8x_h100_sxm5" and props["ssh_key"] == "deploy"
