@@ -200,8 +200,11 @@ class LambdaApi:
             request["tags"] = lambda_tags(self._tags())
         return request
 
-    def launch(self, region: str, name: str) -> None:
-        self._client().post(LAUNCH_PATH, self.launch_request(region, name))
+    def launch(self, region: str, name: str) -> Sequence[str]:
+        """The ids Lambda answers with (`data.instance_ids`)."""
+        answer = self._client().post(LAUNCH_PATH, self.launch_request(region, name)) or {}
+        ids = (answer.get("data") or {}).get("instance_ids") if isinstance(answer, dict) else None
+        return [str(i) for i in ids] if isinstance(ids, list) else []
 
     def terminate(self, ids: Sequence[str]) -> None:
         # terminating twice is harmless: safe to retry

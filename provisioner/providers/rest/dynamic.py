@@ -21,6 +21,8 @@ from provisioner.providers.rest.errors import ErrorKind, RestError
 from provisioner.providers.rest.pool import Instance, PoolApi, PoolDriver, members, shared_pacer
 
 REPLACES = (
+    "pool",
+    "owner",
     "instance_type",
     "regions",
     "ssh_key",
@@ -31,7 +33,8 @@ REPLACES = (
     "ib_partition",
     "disks",
 )
-"""Inputs whose change replaces the pool (what a member is made with and cannot change in place); `count`
+"""Inputs whose change replaces the pool (what a member is made with and cannot change in place; its
+name and owner: the old members are found, and terminated, only under the old ones); `count`
 resizes it, and a new `user_data` or `tags` reaches the members launched from then on (as a new launch
 template does on AWS), never the running ones."""
 
@@ -72,8 +75,9 @@ def release_or_say_what_is_left(
     fail the first release too). When it cannot, one error names the members still running, since nothing
     of this create reaches Pulumi's state and `pulumi destroy` would not find them."""
     refused = failure.kind is ErrorKind.AUTHENTICATION if isinstance(failure, RestError) else False
-    if refused or (isinstance(failure, ProvisionerError) and not isinstance(failure, RestError)):
-        return  # no or refused credentials: nothing of this create reached the cloud, nor would a release
+    no_keys = isinstance(failure, ProvisionerError) and not isinstance(failure, RestError)
+    if (refused or no_keys) and not driver.touched:
+        return  # no or refused credentials before anything was launched or found: nothing to release
     for attempt in range(RELEASE_ATTEMPTS):
         try:
             driver.release()

@@ -83,12 +83,17 @@ class NodePool(pulumi.ComponentResource):
         self.register_outputs({"instances": self.pool.instances, "region": self.pool.region})
 
 
+DEFAULT_ORGANIZATION = "organization"
+"""What Pulumi calls the organization of a stack that has none (self-managed backends): also ours when the
+engine does not say, so an engine upgrade does not rename (and so replace) every pool."""
+
+
 def stack_owner() -> str:
     """`org/project/stack` of the Pulumi program running now: who owns the cloud resources it makes."""
     try:
-        organization = pulumi.get_organization()
+        organization = pulumi.get_organization() or DEFAULT_ORGANIZATION
     except Exception:  # an SDK or engine that does not say: the project and stack still tell stacks apart
-        organization = "organization"
+        organization = DEFAULT_ORGANIZATION
     return f"{organization}/{pulumi.get_project()}/{pulumi.get_stack()}"
 
 

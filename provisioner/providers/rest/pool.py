@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,8 +47,9 @@ class PoolApi(Protocol):
 
     def list(self) -> list[Instance]: ...
 
-    def launch(self, region: str, name: str) -> None:
-        """One instance named `name`; raises RestError (possibly ambiguous)."""
+    def launch(self, region: str, name: str) -> Sequence[str] | None:
+        """One instance named `name`: the ids the cloud says it launched (None when it does not say);
+        raises RestError (possibly ambiguous)."""
 
     def terminate(self, ids: Sequence[str]) -> None: ...
 
@@ -68,25 +69,28 @@ def member_names(pool: str, count: int) -> list[str]:
     return [f"{pool}-{i}" for i in range(count)]
 
 
-def owned(api: PoolApi, instance: Instance) -> bool:
-    """Not another stack's: its owner tag is the api's `owner` (the stack it acts for; '' or absent: no
-    check), or the cloud has no tags (the name holds the stack's digest)."""
+def owned(api: PoolApi, instance: Instance, launched: Collection[str] = ()) -> bool:
+    """Not another stack's: one whose id this process's launches returned, or whose owner tag is the api's
+    `owner` (the stack it acts for; '' or absent: no check), or on a cloud without tags (the name holds the
+    stack's digest)."""
     expected = getattr(api, "owner", "")
-    return not expected or instance.owner is None or instance.owner == expected
+    return not expected or instance.owner is None or instance.owner == expected or instance.id in launched
 
 
-def members(api: PoolApi, pool: str) -> list[Instance]:
-    """The pool's live instances (named `pool-<i>`, owned by this stack), in a stable order."""
+def named(api: PoolApi, pool: str) -> list[Instance]:
+    """Every live instance named like a member of the pool (`pool-<i>`), whoever owns it, in stable order."""
     prefix = f"{pool}-"
     found = [
         i
         for i in api.list()
-        if i.status not in GONE
-        and i.name.startswith(prefix)
-        and i.name[len(prefix) :].isdigit()
-        and owned(api, i)
+        if i.status not in GONE and i.name.startswith(prefix) and i.name[len(prefix) :].isdigit()
     ]
     return sorted(found, key=lambda i: (int(i.name[len(prefix) :]), i.id))
+
+
+def members(api: PoolApi, pool: str, launched: Collection[str] = ()) -> list[Instance]:
+    """The pool's live instances (named `pool-<i>`, owned by this stack), in a stable order."""
+    return [i for i in named(api, pool) if owned(api, i, launched)]
 
 
 @dataclass
@@ -114,13 +118,15 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_pacer(provider: str, gap_s: float) -> LaunchPacer | None:
-    """The process's one pacer for `provider` (None when it needs none)."""
+    """The process's one pacer for `provider` (None when it needs none); asked for a longer gap, it keeps
+    the longest, so no pool's launches break another's limit."""
     if gap_s <= 0:
         return None
     with _SHARED_LOCK:
         pacer = _SHARED_PACERS.get(provider)
-        if pacer is None or pacer.gap_s != gap_s:
+        if pacer is None:
             pacer = _SHARED_PACERS[provider] = LaunchPacer(gap_s)
+        pacer.gap_s = max(pacer.gap_s, gap_s)
         return pacer
 
 
@@ -141,13 +147,22 @@ class PoolDriver:
     pacer: LaunchPacer | None = None
     _pending: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     """Names launched (or perhaps launched) that the list has not shown yet -> until when to wait for them."""
+    launched: set[str] = field(default_factory=set, init=False, repr=False)
+    """Ids the cloud said this driver launched: ours whatever the list reports of their tags."""
+    _known: set[str] = field(default_factory=set, init=False, repr=False)
+    """Ids of every instance named like a member that the last list showed, ours or not."""
+    _known_at_launch: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
+    """Name launched -> the ids `_known` held then: a foreign one seen later is new since our launch."""
+    touched: bool = field(default=False, init=False, repr=False)
+    """A launch was sent, or members were found: a failed create has something to release."""
 
     def ensure(self, in_place: bool = False) -> list[Instance]:
         """The pool's `count` members, running, in one allowed region. `in_place` (a resize of a deployed
         pool): grow or shrink where the members run; no capacity there is an error for the caller, never a
         reason to release or move the members that are serving. Without it (a create, or a create run again
         after a crash), what a region cannot host is released and the next region is tried."""
-        current = members(self.api, self.pool)
+        current = members(self.api, self.pool, self.launched)
+        self.touched = self.touched or bool(current)
         region = self._settled_region(current)
         if in_place and current and region is not None and region in self.regions:
             return self._fill(region)
@@ -171,6 +186,15 @@ class PoolDriver:
 
     def release(self) -> None:
         """Terminate every member, those a lagging list shows late included, and wait until none is live."""
+
+        found = self._listed()
+        unlisted = self.launched - {i.id for i in found}
+        if unlisted:  # launched here, the list does not show them yet: by id, a lagging list or not
+            try:
+                self.api.terminate(sorted(unlisted))
+            except RestError as exc:
+                if exc.status != 404:  # 404: gone already
+                    raise
 
         def terminate_what_is_listed() -> list[Instance]:
             found = self._listed()
@@ -238,19 +262,42 @@ class PoolDriver:
         if self.pacer is not None:
             self.pacer.wait()
         self._pending[name] = self.clock() + self.settle_s  # before the call: an uncertain answer keeps it
+        self.touched = True
+        self._known_at_launch[name] = set(self._known)
         try:
-            self.api.launch(region, name)
+            ids = self.api.launch(region, name)
         except RestError as exc:
             if not exc.ambiguous:
                 del self._pending[name]  # refused: nothing was launched
             raise
+        self.launched.update(ids or ())
 
     def _listed(self) -> list[Instance]:
         """The members, once the list shows every launch we sent, or the wait for the ones it does not show
         has run out (those were not launched, or the list lags more than `settle_s`: a duplicate launched then
         is terminated by the next reconcile)."""
         while True:
-            current = members(self.api, self.pool)
+            everyone = named(self.api, self.pool)
+            current = [i for i in everyone if owned(self.api, i, self.launched)]
+            self.touched = self.touched or bool(current)
+            self._known = {i.id for i in everyone}
+            foreign = sorted(
+                f"{i.name} ({i.id})"
+                for i in everyone
+                if i not in current
+                and i.name in self._pending
+                and i.id not in self._known_at_launch.get(i.name, set())
+            )
+            if foreign:
+                raise RestError(
+                    ErrorKind.INVALID_REQUEST,
+                    self.api.provider,
+                    "GET",
+                    "list",
+                    f"after launching them, the list shows {', '.join(foreign)} without this stack's owner "
+                    f"tag ({getattr(self.api, 'owner', '')!r}): they may be ours with tags the cloud does "
+                    "not report, or another party's; nothing more is launched. Check them in the console",
+                )
             shown = {i.name for i in current}
             now = self.clock()
             self._pending = {n: t for n, t in self._pending.items() if n not in shown and now < t}
@@ -267,7 +314,7 @@ class PoolDriver:
 
     def _wait(self, done: Callable[[list[Instance]], bool], what: str) -> list[Instance]:
         def fetch() -> list[Instance]:
-            return members(self.api, self.pool)
+            return members(self.api, self.pool, self.launched)
 
         found: list[Instance] = wait_for(
             fetch, done, what, self.wait_s, self.interval_s, self.sleep, self.clock

@@ -92,6 +92,8 @@ def test_without_a_key_the_error_says_which_variable(
         ({"ib_partition": True}, ["ib_partition"]),
         ({"disks": ["disk-2"]}, ["disks"]),
         ({"project_id": "other"}, ["project_id"]),
+        ({"pool": "p-other"}, ["pool"]),  # a renamed stack: the old members go first, under the old name
+        ({"owner": "acme/proj/renamed"}, ["owner"]),
     ],
 )
 def test_diff_replaces_only_what_a_member_cannot_change(change: dict[str, Any], replaces: list[str]) -> None:
@@ -156,3 +158,29 @@ def test_a_cleanup_that_keeps_failing_names_what_is_left_running() -> None:
     ):
         release_or_say_what_is_left(driver, RuntimeError("launch failed"), slept.append)
     assert len(slept) == 4  # it tried more than once before giving up
+
+
+class _Refusing(_Stuck):
+    """A cloud that refuses our credentials from now on (a key revoked mid-create)."""
+
+    def terminate(self, ids: Any) -> None:
+        self.tried = list(ids)
+        raise RestError(ErrorKind.AUTHENTICATION, "refusing", "POST", "terminate", "key revoked", status=401)
+
+
+def test_a_credentials_failure_after_launching_still_tries_the_cleanup_and_names_what_is_left() -> None:
+    api = _Refusing()
+    driver = PoolDriver(api, "p", 1, ["r"], interval_s=0.0, wait_s=0.0, settle_s=0.0, sleep=lambda s: None)
+    driver.touched = True  # it had launched, or found members, before the refusal
+    refused = RestError(ErrorKind.AUTHENTICATION, "refusing", "GET", "list", "key revoked", status=401)
+    with pytest.raises(ProvisionerError, match=r"still running.*p-0 \(i-1\)"):
+        release_or_say_what_is_left(driver, refused, lambda s: None)
+    assert api.tried == ["i-1"]
+
+
+def test_a_credentials_failure_before_anything_skips_the_cleanup() -> None:
+    api = _Refusing()
+    driver = PoolDriver(api, "p", 1, ["r"], interval_s=0.0, wait_s=0.0, settle_s=0.0, sleep=lambda s: None)
+    refused = RestError(ErrorKind.AUTHENTICATION, "refusing", "GET", "list", "bad key", status=401)
+    release_or_say_what_is_left(driver, refused, lambda s: None)  # returns: the caller raises the refusal
+    assert not hasattr(api, "tried")

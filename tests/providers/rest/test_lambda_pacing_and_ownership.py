@@ -6,6 +6,7 @@ stack's). Against the fake Lambda API on loopback."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import threading
 import time
@@ -18,7 +19,7 @@ from fake_lambda import FakeLambda, serve
 from provisioner.providers.lambda_cloud.api import LAUNCH_GAP_S, OWNER_TAG, LambdaApi
 from provisioner.providers.rest import RestError, RetryPolicy
 from provisioner.providers.rest.dynamic import PoolProvider
-from provisioner.providers.rest.pool import LaunchPacer, PoolDriver
+from provisioner.providers.rest.pool import Instance, LaunchPacer, PoolDriver, shared_pacer
 
 pytestmark = pytest.mark.timeout(120)
 REGIONS = ("us-east-1", "us-west-1")
@@ -82,7 +83,7 @@ def test_a_launch_the_list_does_not_show_yet_is_waited_for_not_launched_again(
 
 def test_an_uncertain_launch_that_lags_is_found_not_duplicated(fake: FakeLambda, url: str) -> None:
     fake.list_lag = 2
-    fake.faults = ["", "500-after"]  # the first launch acts, then answers 500: did it launch?
+    fake.faults = ["", "", "500-after"]  # two clean lists; the first launch acts, then answers 500
     driver(url, 2).ensure()
     assert fake.launches == 2 and live_names(fake) == ["llm-gpu-0", "llm-gpu-1"]
 
@@ -195,3 +196,54 @@ def test_every_launch_carries_the_owner_tag_and_our_members_are_adopted(fake: Fa
     found = driver(url, 2).ensure()
     assert fake.launches == 2 and len(found) == 2, "a second run adopts what it launched"
     assert [i.private_address for i in found] == ["10.0.2.1", "10.0.2.2"]
+
+
+class Untagged(LambdaApi):
+    """A list that does not echo tags (the real one's behaviour is known only from the OpenAPI example)."""
+
+    def list(self) -> list[Instance]:
+        return [dataclasses.replace(i, owner="") for i in super().list()]
+
+
+def untagged(url: str) -> Untagged:
+    return Untagged(
+        "gpu_8x_h100_sxm5",
+        "deploy-key",
+        base_url=url,
+        key="test-key",
+        timeout_s=0.5,
+        client_options=FAST,
+        owner=OURS,
+        launch_gap_s=0.0,
+    )
+
+
+def test_members_whose_ids_the_launch_returned_are_ours_whatever_the_list_says_of_tags(
+    fake: FakeLambda, url: str
+) -> None:
+    found = driver(url, 2, api_=untagged(url)).ensure()
+    assert len(found) == 2 and fake.launches == 2, "each launched once, adopted by id"
+
+
+def test_an_uncertain_launch_the_list_shows_untagged_stops_instead_of_launching_again(
+    fake: FakeLambda, url: str
+) -> None:
+    fake.faults = ["", "", "500-after"]  # two clean lists; it launched, the answer (with the id) is lost
+    with pytest.raises(RestError, match="without this stack's owner tag"):
+        driver(url, 2, api_=untagged(url)).ensure()
+    assert fake.launches == 1, "nothing launched again over an instance that may be ours"
+
+
+def test_a_release_terminates_by_id_what_a_lagging_list_never_showed(fake: FakeLambda, url: str) -> None:
+    fake.list_lag = 10_000  # the list never catches up within the wait
+    fake.capacity = {"us-east-1": 1, "us-west-1": 0}
+    with pytest.raises(RestError):
+        driver(url, 2, settle_s=0.05).ensure()
+    assert fake.launches == 1 and fake.live() == [], "the member launched in us-east-1 was terminated by id"
+
+
+def test_the_shared_pacer_keeps_the_longest_gap_asked_for() -> None:
+    first = shared_pacer("pacer-test", 1.0)
+    again = shared_pacer("pacer-test", 12.0)
+    assert first is again and again is not None and again.gap_s == 12.0
+    assert shared_pacer("pacer-test", 0.5) is again and again.gap_s == 12.0

@@ -74,9 +74,11 @@ def test_a_pool_is_launched_once_and_a_second_run_changes_nothing(fake: FakeLamb
 @pytest.mark.parametrize("fault", FAULTS)
 def test_each_fault_on_launch_leaves_exactly_the_pool(fake: FakeLambda, url: str, fault: str) -> None:
     fake.slow_s = 0.6
-    fake.faults = ["", fault]  # the first list is clean, the first launch meets the fault
+    fake.faults = ["", "", fault]  # the two lists before it are clean: the first launch meets the fault
     driver(url).ensure()
     check(fake, 2)
+    # the fault was met by the first launch: one that did not act is sent again, one that acted never is
+    assert fake.faults == [] and len(fake.launch_bodies) == (3 if fault in ("429", "500-before") else 2)
 
 
 def test_capacity_fails_over_to_the_next_region_and_releases_the_first(fake: FakeLambda, url: str) -> None:
@@ -179,9 +181,10 @@ def test_under_each_fault_each_member_is_launched_once_with_its_user_data(
     fake: FakeLambda, url: str, fault: str
 ) -> None:
     fake.slow_s = 0.6
-    fake.faults = ["", fault]
+    fake.faults = ["", "", fault]  # two clean lists, then the first launch meets the fault
     driver(url, api_=bootstrapped(url, user_data=BOOTSTRAP)).ensure()
     check(fake, 2)
+    assert fake.faults == [] and len(fake.launch_bodies) == (3 if fault in ("429", "500-before") else 2)
     assert fake.launches == 2, "no instance was launched twice (a second node running the same bootstrap)"
     assert set(fake.user_data) == set(fake.instances) and set(fake.user_data.values()) == {BOOTSTRAP}
     assert all(body["user_data"] == BOOTSTRAP for body in fake.launch_bodies)
