@@ -89,7 +89,13 @@ def test_the_firewall_admits_ssh_only_from_the_declared_ranges_and_loads_at_boot
     assert ["nft", "-f", str(node.root / "etc/provisioner/firewall.nft")] in node.calls("nft")
     assert node.exists("/etc/systemd/system/provisioner-firewall.service")
     assert ["systemctl", "enable", "provisioner-firewall.service"] in node.calls("systemctl")
-    assert ["systemctl", "enable", "provisioner-firewall-peers.service"] in node.calls("systemctl")
+    assert [
+        "systemctl",
+        "enable",
+        "provisioner-firewall-peers.service",
+        "provisioner-firewall-peers.timer",
+    ] in node.calls("systemctl")
+    assert "OnUnitActiveSec=60" in node.file("/etc/systemd/system/provisioner-firewall-peers.timer")
     peers = node.root / "etc/provisioner/firewall-peers.sh"
     assert peers.stat().st_mode & 0o111, "the peers script is executable"
     checked = subprocess.run([shellcheck(), str(peers)], capture_output=True, text=True, check=False)
@@ -165,6 +171,12 @@ for dev in priv0:10.9.0.5/24 pub0:198.51.100.5/24 docker0:172.17.0.1/16 ib0:192.
 done
 nft -f "$1"
 bash "$2"
+bash "$2"  # nothing changed: nothing logged
+ip link add late0 type veth peer name late0p  # a subnet that comes up later (IPoIB, a second NIC)
+ip addr add 10.20.0.1/24 dev late0
+ip link set late0p up
+ip link set late0 up
+bash "$2"
 nft list set inet provisioner peers_v4
 """
 
@@ -179,7 +191,11 @@ def test_the_node_admits_its_own_private_subnets_found_for_real(tmp_path: Path) 
     node = firewall_node(tmp_path, ("203.0.113.0/24",))
     assert node.run_step("host-firewall").returncode == 0
     rules, peers = node.root / "etc/provisioner/firewall.nft", node.root / "etc/provisioner/firewall-peers.sh"
-    env = {**os.environ, "PATH": f"{Path(nft).parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(nft).parent}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PROVISIONER_PEERS_STATE": str(tmp_path / "peers-state"),
+    }
     done = subprocess.run(
         [unshare, "--net", "bash", "-c", PEERS_PROBE, "probe", str(rules), str(peers)],
         capture_output=True,
@@ -196,7 +212,9 @@ def test_the_node_admits_its_own_private_subnets_found_for_real(tmp_path: Path) 
     assert {"10.9.0.0/24", "192.168.40.0/22"} <= listed, done.stdout
     assert not any(e.startswith("172.17.") for e in listed), "a container bridge is not a peer"
     assert "198.51.100.0/24" not in listed, "a connected public subnet is not a peer"
+    assert done.stdout.count("cluster traffic admitted from:") == 2, "logged when it changed, only then"
     assert "cluster traffic admitted from: 10.9.0.0/24 192.168.40.0/22" in done.stdout
+    assert "10.20.0.0/24" in listed, "the timer's next run admits a subnet that came up late"
     # the accept needs both sets: a connected public subnet (198.51.100.0/24) is never admitted
     assert "ip saddr @peers_v4 ip saddr @private_v4 accept" in rules.read_text()
 

@@ -131,7 +131,15 @@ def ib_free(network: Mapping[str, Any], instance_type: str) -> int | None:
     ]
     if not entries:
         return None
-    return sum(int(c.get("quantity") or 0) for c in entries)
+    return sum(_quantity(c.get("quantity")) for c in entries)
+
+
+def _quantity(value: object) -> int:
+    """A capacity's `quantity`; 0 when it is not a whole number (an unverified field: never fail on it)."""
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return 0
 
 
 def pick_ib_network(

@@ -430,6 +430,8 @@ def test_the_partition_goes_on_a_network_with_room_for_the_whole_pool() -> None:
     assert pick_ib_network([full, network("d", (TYPE, 2))], TYPE, 3)["id"] == "d", "else the most room"
     other = network("e", ("a100-80gb-sxm-ib.8x", 8))
     assert pick_ib_network([other, full], TYPE, 1) is full, "capacity for another type is no room"
+    odd = {**network("h"), "capacities": [{"slice_type": TYPE, "quantity": "lots"}]}
+    assert pick_ib_network([odd, roomy], TYPE, 2) is roomy, "an unreadable quantity is no room, not a crash"
     bare = [network("f"), network("g")]
     assert pick_ib_network(bare, TYPE, 2)["id"] == "f", "no capacities reported: the first"
 
