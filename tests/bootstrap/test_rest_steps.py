@@ -159,6 +159,30 @@ def namespace_tools() -> tuple[str, str, str] | None:
     return (nft, ip, unshare) if ready and nft and unshare else None
 
 
+def in_namespace(
+    script: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`script` run by bash in a network namespace of its own, with the real nft and ip; skips the test
+    where namespaces or the tools are missing (never under CI=true)."""
+    tools = namespace_tools()
+    if tools is None:
+        pytest.skip("needs root, nft, ip and unshare (a network namespace)")
+    nft, _ip, unshare = tools
+    path = f"{Path(nft).parent}:/usr/sbin:/usr/bin:/sbin:/bin"
+    done = subprocess.run(
+        [unshare, "--net", "bash", "-c", f"set -euo pipefail\n{script}", "probe", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        env={**os.environ, "PATH": path, **(env or {})},
+    )
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip("network namespaces are not permitted here")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
 PEERS_PROBE = """
 set -euo pipefail
 ip link set lo up
@@ -184,29 +208,11 @@ nft list set inet provisioner peers_v4
 def test_the_node_admits_its_own_private_subnets_found_for_real(tmp_path: Path) -> None:
     """In a network namespace of its own (nothing of this machine's network is touched): the ruleset is
     loaded by the real nft, and the peers script finds the connected private subnets through the real ip."""
-    tools = namespace_tools()
-    if tools is None:
-        pytest.skip("needs root, nft, ip and unshare (a network namespace)")
-    nft, _ip, unshare = tools
     node = firewall_node(tmp_path, ("203.0.113.0/24",))
     assert node.run_step("host-firewall").returncode == 0
     rules, peers = node.root / "etc/provisioner/firewall.nft", node.root / "etc/provisioner/firewall-peers.sh"
-    env = {
-        **os.environ,
-        "PATH": f"{Path(nft).parent}:/usr/sbin:/usr/bin:/sbin:/bin",
-        "PROVISIONER_PEERS_STATE": str(tmp_path / "peers-state"),
-    }
-    done = subprocess.run(
-        [unshare, "--net", "bash", "-c", PEERS_PROBE, "probe", str(rules), str(peers)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-        env=env,
-    )
-    if done.returncode != 0 and "Operation not permitted" in done.stderr:
-        pytest.skip("network namespaces are not permitted here")
-    assert done.returncode == 0, done.stdout + done.stderr
+    state = {"PROVISIONER_PEERS_STATE": str(tmp_path / "peers-state")}
+    done = in_namespace(PEERS_PROBE, str(rules), str(peers), env=state)
     elements = done.stdout.split("elements = {", 1)[1].split("}", 1)[0]
     listed = {e.strip() for e in elements.split(",")}
     assert {"10.9.0.0/24", "192.168.40.0/22"} <= listed, done.stdout
@@ -294,10 +300,6 @@ def test_cloud_init_loads_the_same_filter_at_its_first_stage(tmp_path: Path) -> 
 def test_the_early_load_runs_for_real_once_and_keeps_what_is_loaded() -> None:
     """cloud-init's bootcmd line, run by the real sh and nft in a network namespace: it loads the table on a
     first boot and leaves a loaded one (with its peers) alone on later boots."""
-    tools = namespace_tools()
-    if tools is None:
-        pytest.skip("needs root, nft, ip and unshare (a network namespace)")
-    nft, _ip, unshare = tools
     plan = lambda_cluster(["203.0.113.0/24"])
     [command] = yaml.safe_load(
         render_pool(plan, plan.pools[0], (), host_firewall=host_firewall(plan)).cloud_config
@@ -307,18 +309,7 @@ def test_the_early_load_runs_for_real_once_and_keeps_what_is_loaded() -> None:
         'nft add element inet provisioner peers_v4 "{ 10.9.0.0/24 }"; sh -c "$1"; '
         "nft list set inet provisioner peers_v4"
     )
-    env = {**os.environ, "PATH": f"{Path(nft).parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
-    done = subprocess.run(
-        [unshare, "--net", "bash", "-c", f"set -euo pipefail; {probe}", "probe", command[2]],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-        env=env,
-    )
-    if done.returncode != 0 and "Operation not permitted" in done.stderr:
-        pytest.skip("network namespaces are not permitted here")
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = in_namespace(probe, command[2])
     assert "10.9.0.0/24" in done.stdout, "a second boot's early load did not wipe the peers"
 
 

@@ -38,8 +38,8 @@ def url(fake: FakeLambda) -> Iterator[str]:
         yield base
 
 
-def api(url: str, owner: str = OURS) -> LambdaApi:
-    return LambdaApi(
+def api(url: str, owner: str = OURS, kind: type[LambdaApi] = LambdaApi) -> LambdaApi:
+    return kind(
         "gpu_8x_h100_sxm5",
         "deploy-key",
         base_url=url,
@@ -205,17 +205,8 @@ class Untagged(LambdaApi):
         return [dataclasses.replace(i, owner="") for i in super().list()]
 
 
-def untagged(url: str) -> Untagged:
-    return Untagged(
-        "gpu_8x_h100_sxm5",
-        "deploy-key",
-        base_url=url,
-        key="test-key",
-        timeout_s=0.5,
-        client_options=FAST,
-        owner=OURS,
-        launch_gap_s=0.0,
-    )
+def untagged(url: str) -> LambdaApi:
+    return api(url, kind=Untagged)
 
 
 def test_members_whose_ids_the_launch_returned_are_ours_whatever_the_list_says_of_tags(
