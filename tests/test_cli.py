@@ -110,7 +110,7 @@ def test_plan_json_has_the_documented_keys(tmp_path: Path) -> None:
     result = runner.invoke(app, ["plan", str(_file(tmp_path, GOOD)), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     (cluster,) = data["clusters"]
     assert {"name", "provider", "region", "pools", "resources", "cost", "findings"} <= set(cluster)
     assert {"name", "instance_type", "nodes", "gpus_per_node"} <= set(cluster["pools"][0])

@@ -5,7 +5,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from provisioner.catalog.models import CpuShape, GpuModel, HelmChart, ImageDefault, ManagedKubernetes, Offer
+from provisioner.catalog.models import (
+    CpuShape,
+    GpuModel,
+    HelmChart,
+    ImageDefault,
+    ManagedKubernetes,
+    Offer,
+    StoragePrice,
+)
 
 
 def _key(name: str) -> str:
@@ -24,6 +32,7 @@ class Catalog:
         cpu_shapes: Iterable[CpuShape] = (),
         managed_kubernetes: Iterable[ManagedKubernetes] = (),
         charts: Iterable[HelmChart] = (),
+        storage_prices: Iterable[StoragePrice] = (),
     ) -> None:
         self._gpus: dict[str, GpuModel] = {}
         self._names: dict[str, str] = {}
@@ -38,6 +47,7 @@ class Catalog:
         self._cpu_shapes = {(c.provider, c.instance_type): c for c in cpu_shapes}
         self._managed = {m.provider: m for m in managed_kubernetes}
         self._charts = {c.key: c for c in charts}
+        self._storage = {(s.provider, s.kind, s.variant, s.region): s for s in storage_prices}
 
     @property
     def gpus(self) -> tuple[GpuModel, ...]:
@@ -86,6 +96,13 @@ class Catalog:
 
     def managed_kubernetes(self, provider: str) -> ManagedKubernetes | None:
         return self._managed.get(provider)
+
+    def storage_price(self, provider: str, kind: str, variant: str, region: str) -> StoragePrice | None:
+        """The price of that storage in that region, else the provider's price for every region; None =
+        unknown."""
+        return self._storage.get((provider, kind, variant, region)) or self._storage.get(
+            (provider, kind, variant, "*")
+        )
 
     def chart(self, key: str) -> HelmChart | None:
         return self._charts.get(key)

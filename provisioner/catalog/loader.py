@@ -21,6 +21,7 @@ from provisioner.catalog.models import (
     ManagedKubernetes,
     Offer,
     Price,
+    StoragePrice,
 )
 from provisioner.spec.enums import GpuVendor, Interconnect
 
@@ -104,6 +105,24 @@ def parse_offers_csv(text: str) -> list[Offer]:
     return [_offer(row) for row in csv.DictReader(io.StringIO("\n".join(lines)))]
 
 
+def parse_storage_csv(text: str) -> list[StoragePrice]:
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return [
+        StoragePrice(
+            provider=row["provider"],
+            kind=row["kind"],
+            variant=row["variant"],
+            region=row["region"],
+            per_gib_month=float(row["per_gib_month"]),
+            billing=row["billing"],
+            min_gib=int(row["min_gib"] or 0),
+            as_of=date.fromisoformat(row["as_of"]),
+            source=row["source"],
+        )
+        for row in csv.DictReader(io.StringIO("\n".join(lines)))
+    ]
+
+
 def _managed(provider: str, raw: dict[str, Any]) -> ManagedKubernetes:
     as_of = date.fromisoformat(str(raw["price_date"]))
 
@@ -183,6 +202,7 @@ def load_catalog() -> Catalog:
         cpu_shapes=cpu_shapes,
         managed_kubernetes=managed,
         charts=charts,
+        storage_prices=parse_storage_csv(_read_text("storage.csv")),
     )
 
 

@@ -39,6 +39,26 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class StoragePrice:
+    """What one kind of storage costs on one provider (data/storage.csv)."""
+
+    provider: str
+    kind: str
+    """The declaration's storage kind: lustre, nfs, bucket."""
+    variant: str
+    """What the price depends on besides size (AWS Lustre: MB/s per TiB; GCP NFS: the Filestore tier)."""
+    region: str
+    """A region, or '*' for every region."""
+    per_gib_month: float
+    billing: str
+    """'provisioned' (the size set up is billed) or 'used' (what is stored: unknown before use)."""
+    min_gib: int
+    """The smallest size billed (a provisioned service's minimum); 0 = none."""
+    as_of: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Offer:
     """One shape of one provider: what a single node is."""
 

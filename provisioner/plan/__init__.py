@@ -15,6 +15,7 @@ from provisioner.plan.models import (
     SlurmPartitionPlan,
     SlurmPlan,
     SoftwarePlan,
+    StorageCostPlan,
     SupportNodePlan,
     TaintPlan,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "SlurmPartitionPlan",
     "SlurmPlan",
     "SoftwarePlan",
+    "StorageCostPlan",
     "SupportNodePlan",
     "TaintPlan",
     "cluster_tags",

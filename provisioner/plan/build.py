@@ -15,9 +15,11 @@ from provisioner.plan.models import (
     PoolPlan,
     ServiceFeePlan,
     SoftwarePlan,
+    StorageCostPlan,
     SupportNodePlan,
 )
 from provisioner.plan.slurm import plan_slurm
+from provisioner.plan.storage_cost import storage_costs
 from provisioner.providers.base import provider_info
 from provisioner.spec import CapacityKind, Cluster, GpuVendor, Interconnect, NodePool
 from provisioner.validate import validate
@@ -124,15 +126,24 @@ def cost_of(
     support: Sequence[SupportNodePlan] = (),
     fees: Sequence[ServiceFeePlan] = (),
     scheduler: str = "slurm",
+    storage: Sequence[StorageCostPlan] = (),
 ) -> Cost:
-    """Cost of the resolved pools, the scheduler's support nodes and its fees (a managed control plane). A
-    pool, support node or fee without a price, or `unresolved` (declared but not planned, so its shape is
-    unknown), makes the total unknown (None), never a silently smaller number."""
-    priced: list[PoolPlan | SupportNodePlan | ServiceFeePlan] = [*pools, *support, *fees]
+    """Cost of the resolved pools, the scheduler's support nodes, its fees (a managed control plane) and
+    the storage set up. A pool, support node, fee or storage without a price, or `unresolved` (declared but
+    not planned, so its shape is unknown), makes the total unknown (None), never a silently smaller number.
+    Storage billed for what it holds is listed apart (`usage_billed`): it has no price before use."""
+    sized = [s for s in storage if s.billing != "used"]
+    priced: list[PoolPlan | SupportNodePlan | ServiceFeePlan | StorageCostPlan] = [
+        *pools,
+        *support,
+        *fees,
+        *sized,
+    ]
     known = sum(p.price_per_hour or 0.0 for p in priced)
     unpriced = [p.name for p in pools if p.price_per_hour is None] + list(unresolved)
     unpriced += [f"{scheduler} {s.role} ({s.instance_type})" for s in support if s.price_per_hour is None]
     unpriced += [fee.name for fee in fees if fee.price_per_hour is None]
+    unpriced += [f"storage {s.name} ({s.kind})" for s in sized if s.price_per_hour is None]
     per_hour = None if unpriced else round(known, 4)
     dated = sorted({p.price_as_of for p in priced if p.price_as_of})
     note = "on-demand list prices" + (f" as of {', '.join(dated)}" if dated else "")
@@ -144,6 +155,7 @@ def cost_of(
         known_per_hour=round(known, 4),
         unpriced_pools=unpriced,
         note=note,
+        usage_billed=[f"{s.name} ({s.kind})" for s in storage if s.billing == "used"],
     )
 
 
@@ -156,6 +168,7 @@ def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
     scheduler = plan_slurm(cluster, pools, catalog) or plan_kubernetes(cluster, pools, catalog)
     support = [] if scheduler is None else scheduler.support_nodes
     fees = [scheduler.control_plane] if isinstance(scheduler, KubernetesPlan) else []
+    storage = storage_costs(cluster, catalog)
     return ClusterPlan(
         name=cluster.name,
         provider=cluster.provider,
@@ -166,6 +179,7 @@ def plan_cluster(cluster: Cluster, catalog: Catalog) -> ClusterPlan:
         tags=cluster_tags(cluster),
         options=cluster.options,
         findings=findings,
-        cost=cost_of(pools, unresolved, support, fees, scheduler.kind if scheduler else "slurm"),
+        cost=cost_of(pools, unresolved, support, fees, scheduler.kind if scheduler else "slurm", storage),
+        storage_costs=storage,
         scheduler=scheduler,
     )

@@ -267,6 +267,33 @@ class KubernetesPlan(_Frozen):
         return next((r for r in self.releases if r.name == name), None)
 
 
+class StorageCostPlan(_Frozen):
+    """What one declared storage item costs: priced from the catalog by its size, or billed for what is
+    stored (a bucket, an elastic share: no size to price before use), or unknown (no catalog price)."""
+
+    name: str
+    kind: str
+    billing: Annotated[
+        Literal["provisioned", "used", "unknown"],
+        Field(description="provisioned: its size is billed; used: what is stored; unknown: no price known."),
+    ]
+    size_gib: Annotated[int | None, Field(description="The size billed; None where use decides.")]
+    price_per_gib_month: Annotated[float | None, Field(description="List price; None = unknown.")]
+    price_as_of: str | None
+    price_source: str | None
+
+    @property
+    def per_month(self) -> float | None:
+        if self.billing != "provisioned" or self.size_gib is None or self.price_per_gib_month is None:
+            return None
+        return round(self.size_gib * self.price_per_gib_month, 2)
+
+    @property
+    def price_per_hour(self) -> float | None:
+        month = self.per_month
+        return None if month is None else round(month / HOURS_PER_MONTH, 4)
+
+
 class Cost(_Frozen):
     per_hour: Annotated[
         float | None, Field(description="Total list price per hour; None when a pool is unpriced.")
@@ -277,6 +304,10 @@ class Cost(_Frozen):
         list[str], Field(description="Pools, support nodes and fees whose price is unknown.")
     ]
     note: str
+    usage_billed: Annotated[
+        list[str],
+        Field(description="Storage billed for what it holds (buckets, elastic shares): not in the total."),
+    ] = Field(default_factory=list)
 
 
 class ClusterPlan(_Frozen):
@@ -291,6 +322,9 @@ class ClusterPlan(_Frozen):
     options: ProviderOptions | None
     findings: list[Finding]
     cost: Cost
+    storage_costs: Annotated[
+        list[StorageCostPlan], Field(description="The cost of each declared storage item, in order.")
+    ] = Field(default_factory=list)
     scheduler: Annotated[
         SlurmPlan | KubernetesPlan | None,
         Field(discriminator="kind", description="The scheduler, resolved; None = none."),

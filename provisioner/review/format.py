@@ -20,11 +20,12 @@ def money(value: float | None, per: str = "") -> str:
 
 
 def cost_line(cost: Cost) -> str:
-    """'$786.56/h, $574,188.80/month' or 'unknown (pools without a price: a, b; known part: $1.00/h)'."""
+    """'$786.56/h, $574,188.80/month' or 'unknown (without a price: a, b; known part: $1.00/h)'."""
+    by_use = f" + billed by use: {', '.join(cost.usage_billed)}" if cost.usage_billed else ""
     if cost.per_hour is not None:
-        return f"{money(cost.per_hour, 'h')}, {money(cost.per_month, 'month')}"
+        return f"{money(cost.per_hour, 'h')}, {money(cost.per_month, 'month')}{by_use}"
     known = f"; known part: {money(cost.known_per_hour, 'h')}" if cost.known_per_hour else ""
-    return f"{UNKNOWN} (pools without a price: {', '.join(cost.unpriced_pools)}{known})"
+    return f"{UNKNOWN} (without a price: {', '.join(cost.unpriced_pools)}{known}){by_use}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class Total:
     known_per_hour: float
     unpriced: tuple[str, ...]
     """'cluster/pool' of every pool without a price."""
+    usage_billed: tuple[str, ...] = ()
+    """'cluster/storage (kind)' of what is billed for what it holds (not in the total)."""
 
 
 def total_cost(runs: tuple[ClusterRun, ...]) -> Total:
@@ -41,7 +44,8 @@ def total_cost(runs: tuple[ClusterRun, ...]) -> Total:
     unpriced = tuple(f"{run.plan.name}/{pool}" for run in runs for pool in run.plan.cost.unpriced_pools)
     per_hour = None if unpriced else known
     per_month = None if per_hour is None else round(per_hour * HOURS_PER_MONTH, 2)
-    return Total(per_hour=per_hour, per_month=per_month, known_per_hour=known, unpriced=unpriced)
+    by_use = tuple(f"{run.plan.name}/{item}" for run in runs for item in run.plan.cost.usage_billed)
+    return Total(per_hour, per_month, known, unpriced, by_use)
 
 
 def plural(count: int, word: str) -> str:

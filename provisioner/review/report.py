@@ -6,12 +6,13 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from provisioner.plan import ClusterPlan, PoolPlan
+from provisioner.plan import ClusterPlan, PoolPlan, StorageCostPlan
 from provisioner.review.format import total_cost
 from provisioner.review.model import ClusterRun, RecordedResource, RunResult
 from provisioner.validate import Finding
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+"""2: storage costs (`clusters[].storage_costs`, `cost.usage_billed`); see docs/plan-schema.json."""
 CURRENCY = "USD"
 
 
@@ -66,7 +67,22 @@ def cost_dict(plan: ClusterPlan) -> dict[str, Any]:
         "per_month": cost.per_month,
         "known_per_hour": cost.known_per_hour,
         "unpriced_pools": list(cost.unpriced_pools),
+        "usage_billed": list(cost.usage_billed),
         "note": cost.note,
+    }
+
+
+def storage_cost_dict(item: StorageCostPlan) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "kind": item.kind,
+        "billing": item.billing,
+        "size_gib": item.size_gib,
+        "price_per_gib_month": item.price_per_gib_month,
+        "per_month": item.per_month,
+        "per_hour": item.price_per_hour,
+        "price_as_of": item.price_as_of,
+        "price_source": item.price_source,
     }
 
 
@@ -87,6 +103,7 @@ def cluster_dict(run: ClusterRun) -> dict[str, Any]:
         "resource_counts": run.resource_counts(),
         "resources": resources_list(run.resources),
         "cost": cost_dict(plan),
+        "storage_costs": [storage_cost_dict(item) for item in plan.storage_costs],
         "findings": [finding_dict(f) for f in plan.findings],
     }
 
@@ -114,6 +131,7 @@ def report_dict(result: RunResult) -> dict[str, Any]:
             "per_month": total.per_month,
             "known_per_hour": total.known_per_hour,
             "unpriced_pools": list(total.unpriced),
+            "usage_billed": list(total.usage_billed),
         },
         "exports": canonical(result.exports),
         "log": [{"severity": line.severity, "message": line.message} for line in result.log],
