@@ -9,11 +9,12 @@ them, never at module level.
 
 import contextlib
 import enum
+import json
 import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -38,6 +39,12 @@ class OutputFormat(enum.StrEnum):
     json = "json"
 
 
+class ReviewFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 app = typer.Typer(
     name="provisioner",
     help="Declarative GPU clusters on any cloud, through Pulumi: browse the catalog, validate, plan offline.",
@@ -54,6 +61,12 @@ StackOption = Annotated[
     ),
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks of failures.")]
+ReviewFormatOption = Annotated[
+    ReviewFormat,
+    typer.Option(
+        "--format", "-f", help="table (terminal), json (versioned, stable) or markdown (a PR comment)."
+    ),
+]
 PathArgument = Annotated[
     Path,
     typer.Argument(
@@ -242,7 +255,7 @@ def validate(
 @app.command()
 def plan(
     path: PathArgument,
-    output: FormatOption = OutputFormat.table,
+    output: ReviewFormatOption = ReviewFormat.table,
     stack: StackOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
@@ -264,15 +277,91 @@ def plan(
     """Run the program offline (Pulumi mocks, no credentials) and show what `pulumi up` would create."""
     with _guard(debug):
         result = _run(path, stack, debug, _target(provider, region))
-        if output is OutputFormat.json:
+        if output is ReviewFormat.json:
             from provisioner.review.report import report_json
 
             _emit(report_json(result), out, "the plan")
+        elif output is ReviewFormat.markdown:
+            from provisioner.review.markdown import plan_markdown
+
+            _emit(plan_markdown(result), out, "the plan")
         else:
             from provisioner.review.table import run_view
 
             _emit(run_view(result), out, "the plan")
     raise typer.Exit(result.exit_code)
+
+
+def _plan_dict(source: str, stack: str | None, debug: bool) -> dict[str, Any]:
+    """A JSON plan file as written by `plan --format json`, or a program or stack directory planned now."""
+    from provisioner.review.diff import load_plan
+
+    if source.endswith(".json"):
+        return load_plan(source)
+    from provisioner.review.report import report_dict
+
+    return json.loads(json.dumps(report_dict(_run(Path(source), stack, debug))))
+
+
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="The plan before: a JSON plan file, a program or a stack dir.")],
+    head: Annotated[str, typer.Argument(help="The plan after, the same way.")],
+    output: ReviewFormatOption = ReviewFormat.table,
+    stack: StackOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """What changes from BASE to HEAD: resources added, removed, changed (the input keys) or replaced, a
+    loud warning for stateful or GPU resources deleted or replaced, and the cost delta. Exit 0: no change;
+    3: changes; 2: a plan could not be read."""
+    with _guard(debug):
+        from provisioner.review.diff import diff_plans
+        from provisioner.review.diff_render import diff_json, diff_markdown, diff_rich
+
+        changes = diff_plans(_plan_dict(base, stack, debug), _plan_dict(head, stack, debug))
+        if output is ReviewFormat.json:
+            _emit(diff_json(changes), out, "the diff")
+        elif output is ReviewFormat.markdown:
+            _emit(diff_markdown(changes), out, "the diff")
+        else:
+            _emit(diff_rich(changes), out, "the diff")
+    raise typer.Exit(changes.exit_code)
+
+
+@app.command()
+def quote(
+    path: PathArgument,
+    output: ReviewFormatOption = ReviewFormat.table,
+    stack: StackOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """The declared clusters priced on every provider that can host them (shape, nodes, $/h, price date),
+    cheapest first, and why each other provider cannot. Offline. Exit 0 when some provider can host every
+    cluster, 2 when one cannot be hosted anywhere (or the program fails)."""
+    with _guard(debug):
+        from provisioner.catalog import load_catalog
+        from provisioner.review.quote import quote_program
+        from provisioner.review.quote_view import quotes_json, quotes_markdown, quotes_view
+
+        result = _run(path, stack, debug)
+        declarations = [run.declaration for run in result.clusters if run.declaration is not None]
+        if result.failure is not None and not declarations:
+            _fail(result.failure.message, result.failure.exit_code)
+        quotes = quote_program(declarations, load_catalog())
+        if output is ReviewFormat.json:
+            _emit(json.dumps(quotes_json(quotes), indent=2, ensure_ascii=False) + "\n", out, "the quote")
+        elif output is ReviewFormat.markdown:
+            _emit(quotes_markdown(quotes), out, "the quote")
+        else:
+            _emit(quotes_view(quotes), out, "the quote")
+    hostable = all(quote.hostable for quote in quotes) and bool(quotes)
+    raise typer.Exit(EXIT_OK if hostable else EXIT_USER)
 
 
 @app.command()

@@ -253,6 +253,7 @@ def _collect(state: _Run) -> RunResult:
             plan=entry.plan,
             emitted=entry.emitted,
             implicit=entry.component_name in state.implicit,
+            declaration=entry.declared_as or entry.cluster,
             resources=tuple(
                 sorted(
                     (r for r in resources.values() if owners[r.urn] == entry.component_name),

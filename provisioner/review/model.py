@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.plan import ClusterPlan
-from provisioner.spec import Severity
+from provisioner.spec import Cluster, Severity
 from provisioner.validate import Finding
 
 EXIT_OK = 0
@@ -51,6 +51,8 @@ class ClusterRun:
     implicit: bool
     """True when the runner created the GpuCluster for a bare `Cluster` declared in the file."""
     resources: tuple[RecordedResource, ...] = ()
+    declaration: Cluster | None = None
+    """The Cluster as the program declared it (before --provider moved it): what `quote` prices."""
 
     def resource_counts(self) -> dict[str, int]:
         """Resource type -> how many, sorted by type. Components are counted too."""
