@@ -300,7 +300,8 @@ def _plan_dict(source: str, stack: str | None, debug: bool) -> dict[str, Any]:
         return load_plan(source)
     from provisioner.review.report import report_dict
 
-    return json.loads(json.dumps(report_dict(_run(Path(source), stack, debug))))
+    plain: dict[str, Any] = json.loads(json.dumps(report_dict(_run(Path(source), stack, debug))))
+    return plain  # as read back from a file: tuples as lists, so both sides compare alike
 
 
 @app.command()
