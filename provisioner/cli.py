@@ -319,10 +319,15 @@ def diff(
     loud warning for stateful or GPU resources deleted or replaced, and the cost delta. Exit 0: no change;
     3: changes; 2: a plan could not be read."""
     with _guard(debug):
+        from provisioner.errors import ProvisionerError
         from provisioner.review.diff import diff_plans
         from provisioner.review.diff_render import diff_json, diff_markdown, diff_rich
 
-        changes = diff_plans(_plan_dict(base, stack, debug), _plan_dict(head, stack, debug))
+        try:
+            plans = _plan_dict(base, stack, debug), _plan_dict(head, stack, debug)
+        except ProvisionerError as exc:  # not a plan, or a file that is not there: the user's to fix
+            _fail(str(exc), EXIT_USER)
+        changes = diff_plans(*plans)
         if output is ReviewFormat.json:
             _emit(diff_json(changes), out, "the diff")
         elif output is ReviewFormat.markdown:
