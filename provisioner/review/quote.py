@@ -187,12 +187,21 @@ def _quote_provider(
         known_per_hour=0.0,
         unpriced=(),
         price_dates=(),
-        reasons=best.blockers,
+        reasons=_first_reason(best.blockers),
         needs=(),
         warnings=(),
         not_carried=best.dropped,
         regions_tried=tuple(regions),
     )
+
+
+NO_ADAPTER = "provider-not-implemented"
+
+
+def _first_reason(blockers: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """A provider without an adapter: that alone (what else the planner says of it follows from it)."""
+    missing = tuple(f for f in blockers if f.code == NO_ADAPTER)
+    return missing or blockers
 
 
 def _hostable(cluster: Cluster, provider: ProviderName, best: _Attempt, regions: list[str]) -> ProviderQuote:
@@ -203,6 +212,7 @@ def _hostable(cluster: Cluster, provider: ProviderName, best: _Attempt, regions:
     fees = [plan.kubernetes.control_plane] if plan.kubernetes is not None else []
     priced: list[PoolPlan | SupportNodePlan | ServiceFeePlan] = [*plan.pools, *support, *fees]
     dated = {p.price_as_of for p in priced if p.price_as_of}
+    dated |= {s.price_as_of for s in plan.storage_costs if s.price_as_of}
     return ProviderQuote(
         provider=provider,
         declared=provider is cluster.provider,
