@@ -67,6 +67,9 @@ ReviewFormatOption = Annotated[
         "--format", "-f", help="table (terminal), json (versioned, stable) or markdown (a PR comment)."
     ),
 ]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
+]
 PathArgument = Annotated[
     Path,
     typer.Argument(
@@ -257,9 +260,7 @@ def plan(
     path: PathArgument,
     output: ReviewFormatOption = ReviewFormat.table,
     stack: StackOption = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
-    ] = None,
+    out: OutOption = None,
     debug: DebugOption = False,
     provider: Annotated[
         str | None,
@@ -310,9 +311,7 @@ def diff(
     head: Annotated[str, typer.Argument(help="The plan after, the same way.")],
     output: ReviewFormatOption = ReviewFormat.table,
     stack: StackOption = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
-    ] = None,
+    out: OutOption = None,
     debug: DebugOption = False,
 ) -> None:
     """What changes from BASE to HEAD: resources added, removed, changed (the input keys) or replaced, a
@@ -342,9 +341,7 @@ def quote(
     path: PathArgument,
     output: ReviewFormatOption = ReviewFormat.table,
     stack: StackOption = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file instead of stdout.")
-    ] = None,
+    out: OutOption = None,
     debug: DebugOption = False,
 ) -> None:
     """The declared clusters priced on every provider that can host them (shape, nodes, $/h, price date),

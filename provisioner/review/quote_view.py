@@ -16,6 +16,7 @@ from rich.text import Text
 
 from provisioner.review.format import UNKNOWN, money
 from provisioner.review.quote import ProviderQuote, Quote, QuotedPool
+from provisioner.review.report import finding_dict
 from provisioner.review.table import cells
 from provisioner.validate import Finding
 
@@ -177,16 +178,6 @@ def quotes_markdown(quotes: Sequence[Quote]) -> str:
     return "\n".join(quote_markdown(quote) for quote in quotes)
 
 
-def _finding(finding: Finding) -> dict[str, str]:
-    return {
-        "severity": finding.severity.value,
-        "code": finding.code,
-        "path": finding.path,
-        "message": finding.message,
-        "fix": finding.fix,
-    }
-
-
 def _pool_json(pool: QuotedPool) -> dict[str, Any]:
     return {
         "name": pool.name,
@@ -214,9 +205,9 @@ def _option_json(option: ProviderQuote) -> dict[str, Any]:
         "known_per_hour": option.known_per_hour,
         "unpriced": list(option.unpriced),
         "price_dates": list(option.price_dates),
-        "reasons": [_finding(f) for f in option.reasons],
-        "needs": [_finding(f) for f in option.needs],
-        "warnings": [_finding(f) for f in option.warnings],
+        "reasons": [finding_dict(f) for f in option.reasons],
+        "needs": [finding_dict(f) for f in option.needs],
+        "warnings": [finding_dict(f) for f in option.warnings],
         "not_carried": list(option.not_carried),
         "regions_tried": list(option.regions_tried),
     }
