@@ -40,7 +40,7 @@ class Total:
 
 
 def total_cost(runs: tuple[ClusterRun, ...]) -> Total:
-    known = round(sum(run.plan.cost.known_per_hour for run in runs), 4)
+    known = round(sum((run.plan.cost.known_per_hour for run in runs), 0.0), 4)
     unpriced = tuple(f"{run.plan.name}/{pool}" for run in runs for pool in run.plan.cost.unpriced_pools)
     per_hour = None if unpriced else known
     per_month = None if per_hour is None else round(per_hour * HOURS_PER_MONTH, 2)
