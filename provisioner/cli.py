@@ -316,7 +316,7 @@ def diff(
 ) -> None:
     """What changes from BASE to HEAD: resources added, removed, changed (the input keys) or replaced, a
     loud warning for stateful or GPU resources deleted or replaced, and the cost delta. Exit 0: no change;
-    3: changes; 2: a plan could not be read."""
+    3: changes; 2: a plan could not be read, or did not plan cleanly (failed, or has errors)."""
     with _guard(debug):
         from provisioner.errors import ProvisionerError
         from provisioner.review.diff import diff_plans

@@ -70,3 +70,11 @@ def test_quote_lists_the_providers_with_h100_and_the_fabric(tmp_path: Path) -> N
     assert prices == sorted(prices), "cheapest first"
     markdown = runner.invoke(app, ["quote", str(program), "--format", "markdown"])
     assert markdown.exit_code == 0 and "Cannot host it" in markdown.stdout
+
+
+def test_diff_of_a_plan_that_failed_is_never_a_safe_0(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text('raise RuntimeError("boom")\n')
+    done = runner.invoke(app, ["diff", str(broken), str(broken), "--format", "markdown"])
+    assert done.exit_code == 2, done.output
+    assert "Incomplete" in done.stdout and "No changes" not in done.stdout

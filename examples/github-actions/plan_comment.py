@@ -46,7 +46,8 @@ TRUNCATED = (
     "artifact `provisioner-plan`.\n"
 )
 EXIT_OK, EXIT_FAILED, EXIT_ERROR_FINDING = 0, 1, 2
-DIFF_UNCHANGED, DIFF_CHANGED = 0, 3
+DIFF_UNCHANGED, DIFF_CHANGED, DIFF_INCOMPLETE = 0, 3, 2
+"""`provisioner diff`: no change, changes, or a side that did not plan cleanly (shown, not a crash)."""
 
 
 # -- what to plan ----------------------------------------------------------------------------------------
@@ -193,14 +194,14 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return bool(self.problem) and self.head_code != EXIT_ERROR_FINDING
+        return bool(self.problem)
 
     @property
     def status(self) -> str:
+        if self.failed:  # a crashed program exits 2 too: it did not plan, which says more than ERROR
+            return "failed"
         if self.head_code == EXIT_ERROR_FINDING:
             return "ERROR"
-        if self.failed:
-            return "failed"
         if not self.in_base:
             return "new"
         if not self.in_head:
@@ -261,6 +262,9 @@ def plan_target(
             with contextlib.suppress(ValueError):
                 plan = json.loads(done.stdout)
                 outcome.errors, outcome.warnings = _count(plan, "error"), _count(plan, "warning")
+                failure = plan.get("failure") if isinstance(plan, dict) else None
+                if isinstance(failure, dict) and failure.get("message"):  # it crashed: not a finding
+                    problems.append(f"the program failed at the head: {failure['message']}")
             if done.returncode == EXIT_ERROR_FINDING and not outcome.errors:
                 outcome.errors = 1  # the exit code says so, whatever the JSON's shape
             done = _run(
@@ -275,8 +279,8 @@ def plan_target(
     if base_file is not None and head_file is not None:
         command = [*provisioner, "diff", str(base_file), str(head_file), "--format", "markdown"]
         done = _run(command, trees["head"], timeout)
-        if done.returncode in (DIFF_UNCHANGED, DIFF_CHANGED):
-            outcome.changed = done.returncode == DIFF_CHANGED
+        if done.returncode in (DIFF_UNCHANGED, DIFF_CHANGED, DIFF_INCOMPLETE) and done.stdout.strip():
+            outcome.changed = done.returncode != DIFF_UNCHANGED
             outcome.diff_markdown = done.stdout.strip()
             (plans / f"{target.slug}.diff.md").write_text(done.stdout, encoding="utf-8")
         else:

@@ -377,17 +377,19 @@ def diff_plans(base: Mapping[str, Any], head: Mapping[str, Any]) -> PlanDiff:
     resources = tuple(_resource_changes(base, head))
     base_clusters, head_clusters = _clusters(base), _clusters(head)
     total = cost_change(None, _top_cost(base), _top_cost(head))
+    failures = _failures(base, head)
     return PlanDiff(
         base=describe_source(base),
         head=describe_source(head),
         resources=resources,
-        warnings=warnings_for(resources, _failures(base, head)),
+        warnings=warnings_for(resources, failures),
         cost=total,
         cluster_costs=_cluster_costs(base, head),
         entities=_entities(base, head),
         findings=_finding_changes(base, head),
         clusters_added=tuple(sorted(set(head_clusters) - set(base_clusters))),
         clusters_removed=tuple(sorted(set(base_clusters) - set(head_clusters))),
+        incomplete=tuple(dict.fromkeys(side for side, _ in failures)),
     )
 
 

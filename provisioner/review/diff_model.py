@@ -11,6 +11,8 @@ from typing import Any
 
 EXIT_NO_CHANGES = 0
 EXIT_CHANGES = 3
+EXIT_INCOMPLETE = 2
+"""A plan failed or has errors: the diff cannot say what changes."""
 """`provisioner diff` exit codes: CI branches on 'something would change' without parsing the output."""
 
 
@@ -133,6 +135,8 @@ class PlanDiff:
     findings: tuple[FindingChange, ...]
     clusters_added: tuple[str, ...] = ()
     clusters_removed: tuple[str, ...] = ()
+    incomplete: tuple[str, ...] = ()
+    """'base'/'head' for a plan that failed or has errors: what it lacks is unknown, not deleted."""
 
     def count(self, action: Action) -> int:
         return sum(1 for r in self.resources if r.action is action)
@@ -152,4 +156,7 @@ class PlanDiff:
 
     @property
     def exit_code(self) -> int:
+        """0 no change, 3 changes, 2 when a side's plan is incomplete (never a 'safe' 0 then)."""
+        if self.incomplete:
+            return EXIT_INCOMPLETE
         return EXIT_CHANGES if self.has_changes else EXIT_NO_CHANGES

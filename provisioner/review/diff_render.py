@@ -132,6 +132,9 @@ def cost_sentence(cost: CostChange) -> str:
 
 
 def headline(diff: PlanDiff) -> str:
+    if diff.incomplete:
+        sides = " and ".join(f"the {side} plan" for side in diff.incomplete)
+        return f"Incomplete: {sides} did not plan cleanly, so what changes cannot be told (see above)."
     if not diff.has_changes:
         return "No changes: the same resources with the same inputs, at the same cost."
     counts = ", ".join(f"{diff.count(a)} to {a.value}" for a in ACTIONS)
