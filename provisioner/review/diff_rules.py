@@ -280,6 +280,20 @@ GPU_GROUP_KINDS = frozenset(
 )
 """Kinds that run machines. One is a GPU group (expensive) when it belongs to a plan pool with GPUs."""
 
+GPU_TEMPLATE_KINDS = frozenset(
+    {
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "gcp:compute/instanceTemplate:InstanceTemplate",
+        "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate",
+    }
+)
+"""What a GPU group's nodes are made from: changing what a node is (shape, image, boot) rolls every node of
+the group (terminated and launched again) even though the template itself is only updated."""
+ROLLING_KEYS = ("instanceType", "imageId", "userData", "machineType", "sourceImage", "disks", "metadata")
+"""Template inputs (dotted-path heads) whose change replaces the group's running nodes."""
+SIZE_KEYS = ("desiredCapacity", "minSize", "targetSize", "nodeCount", "count", "scalingConfig.desiredSize")
+"""A GPU group's size: a smaller one terminates running nodes."""
+
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
 

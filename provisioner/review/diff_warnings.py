@@ -14,7 +14,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from provisioner.review.diff_model import Action, DiffWarning, ResourceChange, Severity
-from provisioner.review.diff_rules import GPU_GROUP_KINDS, STATEFUL_KINDS, resource_kind
+from provisioner.review.diff_rules import (
+    GPU_GROUP_KINDS,
+    GPU_TEMPLATE_KINDS,
+    ROLLING_KEYS,
+    SIZE_KEYS,
+    STATEFUL_KINDS,
+    resource_kind,
+)
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -37,11 +44,21 @@ def _contains(tokens: list[str], part: list[str]) -> bool:
     return any(tokens[i : i + len(part)] == part for i in range(len(tokens) - len(part) + 1))
 
 
+def _rolls_on_template_change(cluster: Mapping[str, Any]) -> bool:
+    """An EKS managed node group rolls every node onto a new launch template version; our ASGs (no instance
+    refresh) and MIGs (an OPPORTUNISTIC update policy) do not."""
+    scheduler = cluster.get("scheduler")
+    return isinstance(scheduler, Mapping) and scheduler.get("service") == "EKS"
+
+
 def gpu_pool(resource: Mapping[str, Any], cluster: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The plan pool with GPUs that this machine group runs, or None."""
     if cluster is None or resource.get("type") is None:
         return None
-    if resource_kind(resource) not in GPU_GROUP_KINDS:
+    kind = resource_kind(resource)
+    if kind in GPU_TEMPLATE_KINDS and not _rolls_on_template_change(cluster):
+        return None  # an ASG or a MIG here: running nodes keep their template until they are recreated
+    if kind not in GPU_GROUP_KINDS | GPU_TEMPLATE_KINDS:
         return None
     pools = [p for p in cluster.get("pools") or [] if isinstance(p, Mapping) and _has_gpus(p)]
     name, prefix = str(resource.get("name", "")), f"{cluster.get('name')}-"
@@ -110,9 +127,11 @@ def _resource_warnings(change: ResourceChange) -> Iterator[DiffWarning]:
     if change.action in (Action.DELETE, Action.REPLACE):
         if change.stateful:
             yield DiffWarning(Severity.CAUTION, change.name, _stateful_message(change), change.urn)
-        if change.gpu_group:
+        if change.gpu_group and change.kind in GPU_GROUP_KINDS:  # a template goes with its group
             yield DiffWarning(Severity.CAUTION, change.name, _gpu_message(change), change.urn)
         return
+    if change.action is Action.UPDATE and change.gpu_group:
+        yield from _gpu_update_warnings(change)
     unprotected = any(k.path == "options.protect" and k.after is False for k in change.keys)
     if unprotected and change.stateful:
         yield DiffWarning(
@@ -129,6 +148,37 @@ def _resource_warnings(change: ResourceChange) -> Iterator[DiffWarning]:
             "check `pulumi preview` for a replacement before applying.",
             change.urn,
         )
+
+
+def _head(path: str) -> str:
+    return path.split("[", 1)[0].split(".", 1)[0]
+
+
+def _gpu_update_warnings(change: ResourceChange) -> Iterator[DiffWarning]:
+    """An update that still terminates GPU nodes: a template change that rolls the group, a smaller group."""
+    if change.kind in GPU_TEMPLATE_KINDS:
+        rolled = sorted({_head(k.path) for k in change.keys if _head(k.path) in ROLLING_KEYS})
+        if rolled:
+            yield DiffWarning(
+                Severity.CAUTION,
+                change.name,
+                f"changes {_quoted(rolled)} of `{change.name}`, the template of a GPU group "
+                f"({change.gpu_group}): every node of the group is replaced as it rolls out, its jobs "
+                "killed, and the capacity may not be there to launch again.",
+                change.urn,
+            )
+        return
+    for key in change.keys:
+        smaller = isinstance(key.before, int | float) and isinstance(key.after, int | float)
+        if key.path in SIZE_KEYS and smaller and key.after < key.before:
+            yield DiffWarning(
+                Severity.WARNING,
+                change.name,
+                f"shrinks the GPU group `{change.name}` ({change.gpu_group}): `{key.path}` {key.before} -> "
+                f"{key.after} terminates running nodes and their jobs.",
+                change.urn,
+            )
+            return
 
 
 def warnings_for(
