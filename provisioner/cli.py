@@ -356,6 +356,8 @@ def quote(
         declarations = [run.declaration for run in result.clusters if run.declaration is not None]
         if result.failure is not None and not declarations:
             _fail(result.failure.message, result.failure.exit_code)
+        if result.failure is not None:  # it failed after declaring some: quote those, say so, exit 2
+            typer.echo(f"warning: the program failed: {result.failure.message}", err=True)
         quotes = quote_program(declarations, load_catalog())
         if output is ReviewFormat.json:
             _emit(json.dumps(quotes_json(quotes), indent=2, ensure_ascii=False) + "\n", out, "the quote")
@@ -363,7 +365,7 @@ def quote(
             _emit(quotes_markdown(quotes), out, "the quote")
         else:
             _emit(quotes_view(quotes), out, "the quote")
-    hostable = all(quote.hostable for quote in quotes) and bool(quotes)
+    hostable = all(quote.hostable for quote in quotes) and bool(quotes) and result.failure is None
     raise typer.Exit(EXIT_OK if hostable else EXIT_USER)
 
 

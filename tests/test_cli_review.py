@@ -78,3 +78,13 @@ def test_diff_of_a_plan_that_failed_is_never_a_safe_0(tmp_path: Path) -> None:
     done = runner.invoke(app, ["diff", str(broken), str(broken), "--format", "markdown"])
     assert done.exit_code == 2, done.output
     assert "Incomplete" in done.stdout and "No changes" not in done.stdout
+
+
+def test_quote_keeps_the_declared_region_and_names_what_is_billed_by_use() -> None:
+    done = runner.invoke(app, ["quote", str(REPO / "examples/a100_lustre.py"), "--format", "json"])
+    [quote] = json.loads(done.stdout)["quotes"]
+    [declared] = [o for o in quote["options"] if o["declared"]]
+    assert declared["region"] == "us-west-2", "an unknown storage price there is no reason to move"
+    training = runner.invoke(app, ["quote", str(EXAMPLE), "--format", "json"])
+    [aws] = [o for o in json.loads(training.stdout)["quotes"][0]["options"] if o["provider"] == "aws"]
+    assert aws["usage_billed"] == ["checkpoints (bucket)"]

@@ -22,6 +22,11 @@ def cell(text: object) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
 
 
+def prose(text: object) -> str:
+    """User or finding text outside code spans: angle brackets as entities, so `<none>` is not HTML."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def code(text: object) -> str:
     shown = str(text).replace("`", "'")
     return f"`{shown}`"
@@ -138,7 +143,13 @@ def findings_section(findings: Sequence[Finding]) -> list[str]:
     order = {"error": 0, "warning": 1, "info": 2}
     ranked = sorted(findings, key=lambda f: (order.get(f.severity.value, 3), f.code, f.path))
     rows = [
-        (SEVERITY_MARK.get(f.severity.value, f.severity.value), code(f.code), code(f.path), f.message, f.fix)
+        (
+            SEVERITY_MARK.get(f.severity.value, f.severity.value),
+            code(f.code),
+            code(f.path),
+            prose(f.message),
+            prose(f.fix),
+        )
         for f in ranked
     ]
     return table(("Severity", "Code", "Path", "Message", "Fix"), rows)
@@ -208,7 +219,7 @@ def plan_markdown(result: RunResult) -> str:
     """The whole comment, starting with MARKER."""
     lines = [MARKER, f"## Plan of `{result.source.path}`", "", summary_line(result), ""]
     if result.failure is not None:
-        lines += ["> [!CAUTION]", f"> The program failed: {cell(result.failure.message)}", ""]
+        lines += ["> [!CAUTION]", f"> The program failed: {cell(prose(result.failure.message))}", ""]
     if result.findings:
         lines += ["**Findings in the program**", "", *findings_section(result.findings), ""]
     for index, run in enumerate(result.clusters):

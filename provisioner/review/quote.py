@@ -107,6 +107,8 @@ class ProviderQuote:
     not_carried: tuple[str, ...]
     """What the declaration chose that this provider does not get (`retarget`'s dropped list)."""
     regions_tried: tuple[str, ...]
+    usage_billed: tuple[str, ...] = ()
+    """Storage billed for what it holds (buckets, elastic shares): not in `per_hour`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +175,11 @@ def _quote_provider(
     attempts = [_attempt(cluster, provider, region, catalog, declared_gpus) for region in regions]
     hostable = [a for a in attempts if a.plan is not None and not a.blockers]
     if hostable:
-        return _hostable(cluster, provider, min(hostable, key=lambda a: a.sort_key), regions)
+        declared = [a for a in hostable if provider is cluster.provider and a.region == cluster.region]
+        # the declared provider stays in the declared region when it can: another region is shown only
+        # where the declared one cannot host it (a catalog price unknown there is no reason to move)
+        chosen = declared[0] if declared else min(hostable, key=lambda a: a.sort_key)
+        return _hostable(cluster, provider, chosen, regions)
     best = min(attempts, key=lambda a: len(a.blockers))
     in_catalog = bool(catalog.find_offers(provider=provider.value))
     return ProviderQuote(
@@ -229,6 +235,7 @@ def _hostable(cluster: Cluster, provider: ProviderName, best: _Attempt, regions:
         warnings=best.warnings,
         not_carried=best.dropped,
         regions_tried=tuple(regions),
+        usage_billed=tuple(cost.usage_billed),
     )
 
 

@@ -43,6 +43,8 @@ def notes(option: ProviderQuote) -> str:
     if option.unpriced:
         known = f" (known part {money(option.known_per_hour, 'h')})" if option.known_per_hour else ""
         parts.append(f"no price: {', '.join(option.unpriced)}{known}")
+    if option.usage_billed:
+        parts.append(f"+ billed by use: {', '.join(option.usage_billed)}")
     if option.needs:
         parts.append(f"needs {', '.join(f.path for f in option.needs)}")
     if option.warnings:
@@ -204,6 +206,7 @@ def _option_json(option: ProviderQuote) -> dict[str, Any]:
         "per_month": option.per_month,
         "known_per_hour": option.known_per_hour,
         "unpriced": list(option.unpriced),
+        "usage_billed": list(option.usage_billed),
         "price_dates": list(option.price_dates),
         "reasons": [finding_dict(f) for f in option.reasons],
         "needs": [finding_dict(f) for f in option.needs],
