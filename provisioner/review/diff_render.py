@@ -7,6 +7,7 @@ cost, then the details. An unknown cost is 'unknown', never $0.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -154,7 +155,16 @@ def shown(value: Any, present: bool = True) -> str:
 
 def key_line(change: KeyChange) -> str:
     before, after = shown(change.before, change.before_present), shown(change.after, change.after_present)
+    if before == after and isinstance(change.before, list) and isinstance(change.after, list):
+        # cut to the same prefix, the two would read alike: say how the list changed instead
+        before, after = f"[{len(change.before)} items] {before}", f"[{len(change.after)} items] {after}"
     return f"{change.path}: {before} → {after}"
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in what it holds, so values cannot close it."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _entity_title(entity: EntityChange) -> str:
@@ -217,10 +227,12 @@ def _details(diff: PlanDiff) -> Iterator[str]:
         yield from (_resource_row(r) for r in diff.resources)
         yield ""
         for change in (r for r in diff.resources if r.keys):
+            lines = [key_line(k) for k in change.keys]
+            fence = _fence(lines)
             yield f"`{change.name}`:"
-            yield "```"
-            yield from (key_line(k) for k in change.keys)
-            yield "```"
+            yield fence
+            yield from lines
+            yield fence
         yield "</details>"
         yield ""
     if diff.entities:
@@ -228,7 +240,7 @@ def _details(diff: PlanDiff) -> Iterator[str]:
         yield ""
         for entity in diff.entities:
             yield f"- {entity.action.value} **{_cell(_entity_title(entity))}**"
-            yield from (f"  - `{_cell(key_line(k))}`" for k in entity.keys)
+            yield from (f"  - `{key_line(k).replace('`', chr(39))}`" for k in entity.keys)  # not a table
         yield "</details>"
         yield ""
 
