@@ -18,8 +18,9 @@ SEVERITY_MARK = {"error": "🛑 ERROR", "warning": "⚠️ warning", "info": "in
 
 
 def cell(text: object) -> str:
-    """Text safe in a table cell: pipes escaped, newlines as <br>."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+    """Text safe in a table cell: pipes escaped (GitHub reads `\\|` as a pipe, in code spans too), newlines
+    as <br>. Backslashes stay as they are: in a code span they are literal."""
+    return str(text).replace("|", "\\|").replace("\n", "<br>")
 
 
 def prose(text: object) -> str:
