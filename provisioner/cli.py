@@ -278,18 +278,12 @@ def plan(
     """Run the program offline (Pulumi mocks, no credentials) and show what `pulumi up` would create."""
     with _guard(debug):
         result = _run(path, stack, debug, _target(provider, region))
-        if output is ReviewFormat.json:
-            from provisioner.review.report import report_json
+        from provisioner.review.markdown import plan_markdown
+        from provisioner.review.report import report_json
+        from provisioner.review.table import run_view
 
-            _emit(report_json(result), out, "the plan")
-        elif output is ReviewFormat.markdown:
-            from provisioner.review.markdown import plan_markdown
-
-            _emit(plan_markdown(result), out, "the plan")
-        else:
-            from provisioner.review.table import run_view
-
-            _emit(run_view(result), out, "the plan")
+        views = {ReviewFormat.json: report_json, ReviewFormat.markdown: plan_markdown}
+        _emit(views.get(output, run_view)(result), out, "the plan")
     raise typer.Exit(result.exit_code)
 
 
@@ -327,12 +321,8 @@ def diff(
         except ProvisionerError as exc:  # not a plan, or a file that is not there: the user's to fix
             _fail(str(exc), EXIT_USER)
         changes = diff_plans(*plans)
-        if output is ReviewFormat.json:
-            _emit(diff_json(changes), out, "the diff")
-        elif output is ReviewFormat.markdown:
-            _emit(diff_markdown(changes), out, "the diff")
-        else:
-            _emit(diff_rich(changes), out, "the diff")
+        views = {ReviewFormat.json: diff_json, ReviewFormat.markdown: diff_markdown}
+        _emit(views.get(output, diff_rich)(changes), out, "the diff")
     raise typer.Exit(changes.exit_code)
 
 
@@ -361,10 +351,9 @@ def quote(
         quotes = quote_program(declarations, load_catalog())
         if output is ReviewFormat.json:
             _emit(json.dumps(quotes_json(quotes), indent=2, ensure_ascii=False) + "\n", out, "the quote")
-        elif output is ReviewFormat.markdown:
-            _emit(quotes_markdown(quotes), out, "the quote")
         else:
-            _emit(quotes_view(quotes), out, "the quote")
+            views = {ReviewFormat.markdown: quotes_markdown}
+            _emit(views.get(output, quotes_view)(quotes), out, "the quote")
     hostable = all(quote.hostable for quote in quotes) and bool(quotes) and result.failure is None
     raise typer.Exit(EXIT_OK if hostable else EXIT_USER)
 
@@ -475,9 +464,6 @@ def _rest_nodes(run: "ClusterRun", result: "RunResult") -> "list[tuple[str, Rend
     return [(b.pool, b.rendered, extras[b.pool], b.sent) for b in rest_boots(run.plan, spec)]
 
 
-REST_PROVIDERS = ("lambda", "crusoe")
-
-
 def _rendered_nodes(
     run: "ClusterRun", result: "RunResult"
 ) -> "list[tuple[str, RenderedPool, str | None, str | None]]":
@@ -485,9 +471,11 @@ def _rendered_nodes(
     of every kind of node: each pool, and a Slurm cluster's controller and login nodes. Addresses and secret
     ids known only after deploy are `<placeholders>`."""
     from provisioner.bootstrap import LustreMount, SecretRef, SlurmWiring, render_pool, render_support
+    from provisioner.providers.base import provider_info
 
     plan = run.plan
-    if plan.provider.value in REST_PROVIDERS:
+    info = provider_info(plan.provider.value)
+    if info is not None and info.host_firewall:  # a REST cloud: its adapter decides the boot
         return list(_rest_nodes(run, result))
 
     lustre = tuple(

@@ -53,6 +53,9 @@ class ProviderInfo:
     """Largest user data the provider accepts, in bytes before encoding."""
     support_shapes: dict[str, str] = field(default_factory=dict)
     """Default CPU shape per support role ('controller', 'login') of a scheduler."""
+    host_firewall: bool = False
+    """Every node has a public address and no cloud firewall of ours in front: each node filters its own
+    inbound traffic (Lambda, Crusoe; their adapters are the REST ones)."""
     reservations_by_match: bool = False
     """The cloud puts a VM into a matching reservation by itself (Crusoe): capacity='reservation' names no
     reservation id and no zone."""

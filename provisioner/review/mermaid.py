@@ -8,9 +8,7 @@ declaration gives a diagram Mermaid parses. Ten pools stay readable: one box per
 from __future__ import annotations
 
 from provisioner.plan import ClusterPlan, KubernetesPlan, PoolPlan, SlurmPlan
-
-REST_PROVIDERS = ("lambda", "crusoe")
-"""Clouds where every node has a public address and filters its own inbound traffic."""
+from provisioner.providers.base import provider_info
 
 
 def label(*lines: str) -> str:
@@ -51,7 +49,8 @@ def _storage_box(item: object) -> tuple[str, ...]:
 
 
 def _boundary(plan: ClusterPlan) -> tuple[str, ...]:
-    if plan.provider.value in REST_PROVIDERS:
+    info = provider_info(plan.provider.value)
+    if info is not None and info.host_firewall:
         return (f"{plan.provider.value} {plan.region}", "public addresses, each node filters its own inbound")
     network = plan.network
     where = f"existing VPC {network.vpc_id}" if network.vpc_id else f"private VPC {network.cidr}"

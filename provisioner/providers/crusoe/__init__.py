@@ -8,6 +8,7 @@ INFO = ProviderInfo(
     title="Crusoe",
     emitter="provisioner.providers.crusoe.resources:CrusoeEmitter",
     sdk_extra="rest",
+    host_firewall=True,
     capabilities={
         Capability.EFA: "EFA is AWS's; Crusoe's multi-node fabric is InfiniBand (the -ib.8x types)",
         Capability.INFINIBAND: None,

@@ -14,6 +14,7 @@ INFO = ProviderInfo(
     title="Lambda",
     emitter="provisioner.providers.lambda_cloud.resources:LambdaEmitter",
     sdk_extra="rest",
+    host_firewall=True,
     capabilities={
         Capability.EFA: _NO_FABRIC,
         Capability.INFINIBAND: _NO_FABRIC,
